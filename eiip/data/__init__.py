@@ -1,0 +1,1 @@
+"""Data: the embedded sample photos (and, later, shard writing and the datamodule)."""

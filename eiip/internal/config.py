@@ -1,0 +1,63 @@
+"""Settings of the internal colorizer and the published presets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from eiip.internal.pyramid import Downsample
+
+# Official release: learning rate per level for a pyramid of 1..5 levels (401 Adam steps per level;
+# a single level trains 1001 steps).
+_OFFICIAL_LRS: dict[int, tuple[float, ...]] = {
+    1: (0.01,),
+    2: (0.01, 0.003),
+    3: (0.01, 0.005, 0.003),
+    4: (0.02, 0.01, 0.005, 0.002),
+    5: (0.04, 0.02, 0.01, 0.005, 0.002),
+}
+
+
+@dataclass(frozen=True)
+class InternalConfig:
+    """Per-level steps and learning rates (coarse to fine), generator size, loss and pyramid options."""
+
+    steps: tuple[int, ...] = (401, 401, 401)
+    lrs: tuple[float, ...] = (0.01, 0.005, 0.003)
+    width: int = 32
+    blocks: int = 8
+    loss: Literal["l1", "mse"] = "l1"
+    downsample: Downsample = "area"
+    hint_radius: int = 1
+    hint_weight: float = 100.0
+
+    def __post_init__(self) -> None:
+        if not self.steps or len(self.steps) != len(self.lrs):
+            raise ValueError(f"steps {self.steps} and lrs {self.lrs} must be non-empty and of equal length")
+        if any(s < 1 for s in self.steps) or any(lr <= 0 for lr in self.lrs):
+            raise ValueError("every level needs at least one step and a positive learning rate")
+        if self.width < 1 or self.blocks < 0:
+            raise ValueError(f"invalid generator size: width={self.width}, blocks={self.blocks}")
+        if self.hint_radius < 0 or self.hint_weight <= 0:
+            raise ValueError(f"invalid hint settings: radius={self.hint_radius}, weight={self.hint_weight}")
+        if self.loss not in ("l1", "mse"):
+            raise ValueError(f"unknown loss {self.loss!r}; expected 'l1' (paper) or 'mse' (official code)")
+        if self.downsample not in ("area", "bicubic"):
+            raise ValueError(f"unknown downsample {self.downsample!r}; expected 'area' or 'bicubic'")
+
+    @property
+    def levels(self) -> int:
+        return len(self.steps)
+
+    @classmethod
+    def paper(cls, levels: int = 3, **overrides: object) -> "InternalConfig":
+        """The published schedule for `levels` levels (1 level = the non-progressive 'base')."""
+        if levels not in _OFFICIAL_LRS:
+            raise ValueError(f"the published schedule covers 1 to 5 levels, not {levels}")
+        steps = (1001,) if levels == 1 else (401,) * levels
+        return replace(cls(steps=steps, lrs=_OFFICIAL_LRS[levels]), **overrides)
+
+    @classmethod
+    def base(cls, **overrides: object) -> "InternalConfig":
+        """'Base' = a single level, no progressive design (official: 1001 steps at lr 0.01)."""
+        return cls.paper(levels=1, **overrides)

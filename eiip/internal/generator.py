@@ -1,0 +1,51 @@
+"""The per-level generator of the internal stage: a small ResNet mapping monochrome (+ coarser color) to RGB.
+
+Architecture of the authors' release: 3x3 conv in->width + LeakyReLU(0.2); `blocks` residual blocks
+[conv3x3 (no bias), BatchNorm, LeakyReLU(0.2), conv3x3 (no bias), BatchNorm] + identity skip;
+conv3x3 width->width + BatchNorm; conv3x3 width->3 + Sigmoid; reflection padding everywhere.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _conv3x3(in_channels: int, out_channels: int, *, bias: bool = True) -> nn.Sequential:
+    return nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(in_channels, out_channels, 3, bias=bias))
+
+
+class ResidualBlock(nn.Module):
+    """conv-BN-LeakyReLU-conv-BN with an identity skip."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            _conv3x3(width, width, bias=False),
+            nn.BatchNorm2d(width),
+            nn.LeakyReLU(0.2, inplace=True),
+            _conv3x3(width, width, bias=False),
+            nn.BatchNorm2d(width),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ColorGenerator(nn.Module):
+    """One pyramid level's generator: (B, in_channels, H, W) -> (B, out_channels, H, W) in (0, 1)."""
+
+    def __init__(self, in_channels: int, out_channels: int = 3, width: int = 32, blocks: int = 8) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            _conv3x3(in_channels, width),
+            nn.LeakyReLU(0.2, inplace=True),
+            *(ResidualBlock(width) for _ in range(blocks)),
+            _conv3x3(width, width),
+            nn.BatchNorm2d(width),
+            _conv3x3(width, out_channels),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)

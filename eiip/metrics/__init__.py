@@ -1,0 +1,5 @@
+"""Image-quality metrics."""
+
+from eiip.metrics.fidelity import hole_psnr, psnr, ssim
+
+__all__ = ["hole_psnr", "psnr", "ssim"]
