@@ -62,8 +62,10 @@ class InternalColorizer:
         self.seed = seed
         self.progress = progress
 
-    def __call__(self, mono: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
-        return self.fit(mono, rgb_known, known).colorized
+    def __call__(
+        self, mono: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tensor, hints: list[ColorHint] | None = None
+    ) -> torch.Tensor:
+        return self.fit(mono, rgb_known, known, hints).colorized
 
     def fit(
         self,

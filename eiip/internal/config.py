@@ -61,3 +61,24 @@ class InternalConfig:
     def base(cls, **overrides: object) -> "InternalConfig":
         """'Base' = a single level, no progressive design (official: 1001 steps at lr 0.01)."""
         return cls.paper(levels=1, **overrides)
+
+
+PRESETS: tuple[str, ...] = ("internal", "internal-base")
+
+
+def internal_preset(
+    name: str, *, levels: int | None = None, steps: int | None = None, **overrides: object
+) -> InternalConfig:
+    """The published settings of `name` ('internal': 3 levels unless `levels` says otherwise;
+    'internal-base': one level), with `steps` Adam steps per level and other fields overridden."""
+    if name == "internal":
+        config = InternalConfig.paper(levels or 3)
+    elif name == "internal-base":
+        if levels not in (None, 1):
+            raise ValueError("internal-base has exactly one level")
+        config = InternalConfig.base()
+    else:
+        raise ValueError(f"unknown internal preset {name!r}; expected one of {', '.join(PRESETS)}")
+    if steps is not None:
+        overrides["steps"] = (steps,) * config.levels
+    return replace(config, **overrides)
