@@ -28,3 +28,14 @@ def side_by_side(panels: list[tuple[str, torch.Tensor]]) -> Image.Image:
         draw.text((left + 2, 2), title, fill="black")
         left += image.width + _GAP
     return canvas
+
+
+def sample_grid(*columns: torch.Tensor, gap: int = 2) -> torch.Tensor:
+    """A (3, H', W') grid: one row per sample, one column per (B, 1|3, H, W) tensor (gray ones replicated)."""
+    rows = []
+    for index in range(columns[0].shape[0]):
+        tiles = [c[index].detach().float().cpu().clamp(0, 1).expand(3, -1, -1) for c in columns]
+        spaced = [t for tile in tiles for t in (tile, torch.ones(3, tile.shape[1], gap))][:-1]
+        rows.append(torch.cat(spaced, dim=2))
+    spaced_rows = [r for row in rows for r in (row, torch.ones(3, gap, row.shape[2]))][:-1]
+    return torch.cat(spaced_rows, dim=1)

@@ -34,10 +34,24 @@ _LOADERS: dict[str, Callable[[], np.ndarray]] = {
     "rocket": _skimage("rocket"),
     "china": _sklearn("china.jpg"),
     "flower": _sklearn("flower.jpg"),
+    "hubble": _skimage("hubble_deep_field"),
+    "immunohistochemistry": _skimage("immunohistochemistry"),
+    "retina": _skimage("retina"),
+    "motorcycle": lambda: _skimage("stereo_motorcycle")()[0],
 }
 
-SAMPLE_PHOTOS: tuple[str, ...] = tuple(_LOADERS)
-"""Names of the bundled real photos."""
+SAMPLE_PHOTOS: tuple[str, ...] = ("astronaut", "coffee", "chelsea", "rocket", "china", "flower")
+"""The photos of the colorization benchmark and the demo."""
+
+ALL_PHOTOS: tuple[str, ...] = tuple(_LOADERS)
+"""Every bundled color photo (the embedded sample dataset)."""
+
+
+def load_photo_array(name: str) -> np.ndarray:
+    """A bundled photo at its original size, (H, W, 3) uint8."""
+    if name not in _LOADERS:
+        raise ValueError(f"unknown sample photo {name!r}; available: {', '.join(ALL_PHOTOS)}")
+    return _LOADERS[name]()
 
 
 def center_crop_resize(photo: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -53,8 +67,6 @@ def center_crop_resize(photo: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def load_sample_photo(name: str, size: int | tuple[int, int] = 256) -> torch.Tensor:
     """A bundled photo as a (3, H, W) float tensor in [0, 1], center-cropped and resized to `size`."""
-    if name not in _LOADERS:
-        raise ValueError(f"unknown sample photo {name!r}; available: {', '.join(SAMPLE_PHOTOS)}")
     size = (size, size) if isinstance(size, int) else size
-    photo = center_crop_resize(_LOADERS[name](), size)
+    photo = center_crop_resize(load_photo_array(name), size)
     return torch.from_numpy(photo.copy()).permute(2, 0, 1).float() / 255.0

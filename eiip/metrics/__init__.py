@@ -1,5 +1,5 @@
 """Image-quality metrics."""
 
-from eiip.metrics.fidelity import hole_psnr, psnr, ssim
+from eiip.metrics.fidelity import hole_psnr, psnr, psnr_per_image, ssim
 
-__all__ = ["hole_psnr", "psnr", "ssim"]
+__all__ = ["hole_psnr", "psnr", "psnr_per_image", "ssim"]

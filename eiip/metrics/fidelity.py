@@ -18,6 +18,12 @@ def psnr(prediction: torch.Tensor, target: torch.Tensor, region: torch.Tensor | 
     return float(-10.0 * torch.log10(mse))
 
 
+def psnr_per_image(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB of each image of a (B, C, H, W) batch, shape (B,)."""
+    mse = (prediction.float() - target.float()).square().flatten(1).mean(dim=1).clamp_min(1e-12)
+    return -10.0 * torch.log10(mse)
+
+
 def hole_psnr(prediction: torch.Tensor, target: torch.Tensor, known: torch.Tensor) -> float:
     """PSNR over the hole (pixels where `known` is False) only."""
     return psnr(prediction, target, ~known.bool())
