@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from torch import nn
+from torch import Tensor, nn
 
 Bottleneck = Literal["mono", "rgb"]
 BOTTLENECKS: tuple[str, ...] = ("mono", "rgb")
@@ -39,6 +39,16 @@ def bottleneck_spec(bottleneck: str) -> BottleneckSpec:
     if bottleneck == "rgb":
         return BottleneckSpec(image_channels=3, output_channels=3)
     raise ValueError(f"unknown bottleneck {bottleneck!r}; expected one of {', '.join(BOTTLENECKS)}")
+
+
+def check_generator_inputs(spec: BottleneckSpec, image: Tensor, hole: Tensor) -> Tensor:
+    """Raise ValueError unless image is (B, image_channels, H, W) and hole (B, 1, H, W); returns hole as image dtype."""
+    if image.ndim != 4 or image.shape[1] != spec.image_channels:
+        raise ValueError(f"expected a (B, {spec.image_channels}, H, W) image, got {tuple(image.shape)}")
+    expected = (image.shape[0], 1, *image.shape[-2:])
+    if tuple(hole.shape) != expected:
+        raise ValueError(f"expected a {expected} hole, got {tuple(hole.shape)}")
+    return hole.to(image.dtype)
 
 
 GeneratorFactory = Callable[..., nn.Module]

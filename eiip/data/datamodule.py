@@ -2,8 +2,8 @@
 
 Every rank reads a disjoint subset of the shards (`wds.split_by_node`) and every data-loader worker
 a disjoint subset of its rank's shards (`wds.split_by_worker`), so no sample is seen twice per
-pass. Each rank's stream repeats and is cut into epochs of a fixed number of batches, so all
-ranks run the same number of steps (DDP needs that). Training samples get random crops, flips
+pass. Training streams are endless (each worker cycles over its shards, reshuffled every pass), so
+every rank runs exactly `trainer.max_steps` steps, as DDP needs; a resumed run restarts the stream. Training samples get random crops, flips
 and masks; validation and test samples get a deterministic center crop and a mask seeded by the
 sample key, so every run and every backbone sees the same validation masks.
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +56,20 @@ def _image_of(sample: dict) -> Image.Image:
     raise KeyError(f"sample {sample.get('__key__')} has no image entry (keys: {sorted(sample)})")
 
 
+class _ShardCycle:
+    """Cycles endlessly over a worker's shards, reshuffled (seeded) on every pass."""
+
+    def __init__(self, seed: int, rank: int) -> None:
+        self.seed, self.rank = seed, rank
+
+    def __call__(self, shards: Iterator[dict]) -> Iterator[dict]:
+        shards = list(shards)
+        worker = get_worker_info()
+        rng = np.random.default_rng([self.seed, self.rank, worker.id if worker else 0])
+        while shards:
+            yield from (shards[i] for i in rng.permutation(len(shards)))
+
+
 class _Augment:
     """Turns a raw shard sample into {'image', 'hole', 'key'} (picklable for worker processes)."""
 
@@ -92,15 +105,18 @@ class InpaintingDataModule(L.LightningDataModule):
         batch_size: int = 16,
         num_workers: int = 4,
         shuffle_buffer: int = 1000,
-        train_batches_per_epoch: int | None = None,
         seed: int = 0,
     ) -> None:
         super().__init__()
         self.root = Path(root)
         self.train_size, self.test_size = tuple(train_size), tuple(test_size)
-        self.masks = masks if isinstance(masks, MaskSettings) else MaskSettings(**(masks or {}))
+        if not isinstance(masks, MaskSettings):
+            settings = dict(masks or {})
+            ratio = settings.get("ratio")
+            masks = MaskSettings(kind=settings.get("kind", "freeform"), ratio=tuple(ratio) if ratio else None)
+        self.masks = masks
         self.batch_size, self.num_workers = batch_size, num_workers
-        self.shuffle_buffer, self.train_batches_per_epoch, self.seed = shuffle_buffer, train_batches_per_epoch, seed
+        self.shuffle_buffer, self.seed = shuffle_buffer, seed
 
     def index(self) -> dict:
         """The shard index written by `eiip shard`."""
@@ -109,38 +125,32 @@ class InpaintingDataModule(L.LightningDataModule):
             raise FileNotFoundError(f"no shard index at {path}: write shards with `eiip shard --src DIR --out {self.root}`")
         return json.loads(path.read_text())
 
-    def _loader(self, split: str, train: bool, batches_per_rank: int | None) -> wds.WebLoader:
-        index = self.index()
-        shards = [str(self.root / name) for name in index["shards"][split]]
+    def _loader(self, split: str, train: bool) -> wds.WebLoader:
+        shards = [str(self.root / name) for name in self.index()["shards"][split]]
         rank, world = _world()
-        workers = max(self.num_workers, 1)
-        if len(shards) < world * workers:
-            raise ValueError(
-                f"{split}: {len(shards)} shard(s) cannot feed {world} rank(s) x {workers} worker(s); "
-                "write smaller shards (eiip shard --size) or use fewer workers"
-            )
-        if batches_per_rank is None:
-            batches_per_rank = max(1, math.ceil(index["counts"][split] / (world * self.batch_size)))
+        if len(shards) < world:
+            raise ValueError(f"{split}: {len(shards)} shard(s) cannot be split over {world} ranks; "
+                             "write smaller shards (eiip shard --size)")
+        shards_per_rank = len(shards) // world
+        workers = min(self.num_workers, shards_per_rank)  # a worker without a shard would yield nothing
         size = self.train_size if train else self.test_size
-        dataset = wds.WebDataset(
-            shards,
-            nodesplitter=wds.split_by_node,
-            workersplitter=wds.split_by_worker,
-            shardshuffle=len(shards) if train else False,
-            seed=self.seed,
-            empty_check=False,
-        ).repeat()
+        stages: list = [wds.SimpleShardList(shards), wds.split_by_node, wds.split_by_worker]
         if train:
-            dataset = dataset.shuffle(self.shuffle_buffer, seed=self.seed * 7919 + rank)
-        dataset = dataset.map(_Augment(size, self.masks, train, self.seed)).batched(self.batch_size, partial=False)
-        loader = wds.WebLoader(dataset, batch_size=None, num_workers=self.num_workers, persistent_workers=False)
-        return loader.with_epoch(batches_per_rank)
+            stages += [_ShardCycle(self.seed, rank), wds.tarfile_to_samples(),
+                       wds.shuffle(self.shuffle_buffer, seed=self.seed * 7919 + rank)]
+        else:
+            stages += [wds.tarfile_to_samples()]
+        stages += [wds.map(_Augment(size, self.masks, train, self.seed)), wds.batched(self.batch_size, partial=not train)]
+        return wds.WebLoader(wds.DataPipeline(*stages), batch_size=None, num_workers=workers,
+                             persistent_workers=workers > 0)
 
     def train_dataloader(self) -> wds.WebLoader:
-        return self._loader("train", True, self.train_batches_per_epoch)
+        """An endless stream (training length is `trainer.max_steps`; validate every `val_check_interval`)."""
+        return self._loader("train", True)
 
     def val_dataloader(self) -> wds.WebLoader:
-        return self._loader("val", False, None)
+        """One deterministic pass over this rank's validation shards."""
+        return self._loader("val", False)
 
     def test_dataloader(self) -> wds.WebLoader:
-        return self._loader("test", False, None)
+        return self._loader("test", False)

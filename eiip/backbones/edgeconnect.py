@@ -1,0 +1,237 @@
+"""EdgeConnect (Nazeri et al., ICCV-W 2019): an edge generator, then an inpainting generator.
+
+Architecture (paper and official release knazeri/edge-connect, `src/networks.py`), both generators:
+reflection pad 3 + 7x7 conv to 64, 4x4 stride-2 convs to 128 and 256, 8 residual blocks
+[reflection pad 2, 3x3 conv dilation 2, IN, ReLU, reflection pad 1, 3x3 conv, IN] + skip (no ReLU
+after the sum), two 4x4 stride-2 transposed convs back to 128 and 64, reflection pad 3 + 7x7 conv.
+Instance norm without affine parameters or running statistics, ReLU, weights N(0, 0.02), biases 0.
+
+* `EdgeGenerator`: in [gray (masked, hole = 1), edges (masked), hole], out 1 channel + sigmoid;
+  spectral norm on every conv except the last (release `use_spectral_norm=True`); the residual
+  convs have no bias under spectral norm (as in the release). ~10.76 M parameters.
+* `InpaintGenerator`: no spectral norm; in [image (masked, hole = 1), edge map], out
+  `(tanh(x) + 1) / 2`. ~10.77 M parameters.
+
+`EdgeConnect` (registered as "edgeconnect") chains them on the registry interface. For
+bottleneck "rgb" (the paper's baseline) the inpainting generator's input is exactly the release's
+[RGB, edge] and its output RGB; for "mono" it is [RGB, mono, hole, edge] (DESIGN.md: the mono
+bottleneck input is RGB ⊕ mono ⊕ mask) and its output the monochrome. The edge model is the same
+for both bottlenecks (it already works on a gray image).
+
+Deviations from the release, all deliberate:
+
+* Gray image: the paper's monochrome (0.30/0.59/0.11, `eiip.color`) everywhere, not skimage's
+  `rgb2gray`; for the mono bottleneck it is the input's 4th channel.
+* Sizes not divisible by 4: the input is reflection-padded to a multiple of 4 and the output
+  cropped, instead of replication-padding the (shrunken) output (`output_align` in the release).
+* Spectral norm uses `torch.nn.utils.parametrizations.spectral_norm` (state-dict keys
+  `...parametrizations.weight.original/0._u/0._v`); `convert_release_state_dict` maps the
+  release's `weight_orig/weight_u/weight_v` keys so its checkpoints load (rgb bottleneck).
+* The predicted edges are composed with the known edges (`pred * hole + known_edges * (1 - hole)`)
+  before the inpainting generator at train and test time (the release's sampling/training path;
+  its `test()` feeds the raw prediction).
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+
+from eiip.backbones.registry import BottleneckSpec, check_generator_inputs, register_backbone
+from eiip.edges import DEFAULT_SIGMA, canny_edges, gray_for_edges, image_edges
+
+INIT_GAIN: float = 0.02
+"""Std of the normal weight init (release `init_weights('normal', 0.02)`)."""
+
+
+def _conv(module: nn.Module, spectral: bool) -> nn.Module:
+    """Release init (weights N(0, 0.02), bias 0), then optional spectral norm."""
+    nn.init.normal_(module.weight, 0.0, INIT_GAIN)  # type: ignore[arg-type]
+    if module.bias is not None:  # type: ignore[union-attr]
+        nn.init.zeros_(module.bias)  # type: ignore[arg-type]
+    return _spectral_norm(module) if spectral else module
+
+
+def _norm(channels: int) -> nn.InstanceNorm2d:
+    return nn.InstanceNorm2d(channels, track_running_stats=False)
+
+
+class ResnetBlock(nn.Module):
+    """[pad d, 3x3 conv dilation d, IN, ReLU, pad 1, 3x3 conv, IN] + identity."""
+
+    def __init__(self, dim: int, dilation: int = 2, spectral: bool = False) -> None:
+        super().__init__()
+        self.conv_block = nn.Sequential(
+            nn.ReflectionPad2d(dilation),
+            _conv(nn.Conv2d(dim, dim, 3, dilation=dilation, bias=not spectral), spectral),
+            _norm(dim),
+            nn.ReLU(inplace=True),
+            nn.ReflectionPad2d(1),
+            _conv(nn.Conv2d(dim, dim, 3, bias=not spectral), spectral),
+            _norm(dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv_block(x)
+
+
+class _EncoderDecoder(nn.Module):
+    """The generator body shared by both EdgeConnect generators (module names as in the release)."""
+
+    def __init__(self, in_channels: int, out_channels: int, residual_blocks: int, spectral: bool) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.encoder = nn.Sequential(
+            nn.ReflectionPad2d(3),
+            _conv(nn.Conv2d(in_channels, 64, 7), spectral),
+            _norm(64),
+            nn.ReLU(inplace=True),
+            _conv(nn.Conv2d(64, 128, 4, stride=2, padding=1), spectral),
+            _norm(128),
+            nn.ReLU(inplace=True),
+            _conv(nn.Conv2d(128, 256, 4, stride=2, padding=1), spectral),
+            _norm(256),
+            nn.ReLU(inplace=True),
+        )
+        self.middle = nn.Sequential(*[ResnetBlock(256, 2, spectral) for _ in range(residual_blocks)])
+        self.decoder = nn.Sequential(
+            _conv(nn.ConvTranspose2d(256, 128, 4, stride=2, padding=1), spectral),
+            _norm(128),
+            nn.ReLU(inplace=True),
+            _conv(nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1), spectral),
+            _norm(64),
+            nn.ReLU(inplace=True),
+            nn.ReflectionPad2d(3),
+            _conv(nn.Conv2d(64, out_channels, 7), False),
+        )
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"expected (B, {self.in_channels}, H, W) input, got {tuple(x.shape)}")
+        height, width = x.shape[-2:]
+        pad_h, pad_w = -height % 4, -width % 4
+        if pad_h or pad_w:
+            x = nn.functional.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
+        y = self.decoder(self.middle(self.encoder(x)))
+        return y[..., :height, :width]
+
+
+class EdgeGenerator(_EncoderDecoder):
+    """[gray, edges, hole] (3 ch) -> edge probability (1 ch, sigmoid); spectral norm by default."""
+
+    def __init__(self, residual_blocks: int = 8, use_spectral_norm: bool = True, in_channels: int = 3) -> None:
+        super().__init__(in_channels, 1, residual_blocks, use_spectral_norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.logits(x))
+
+
+class InpaintGenerator(_EncoderDecoder):
+    """[image, edge map] -> image in [0, 1] via (tanh + 1) / 2; release: 4 in (RGB + edge), 3 out."""
+
+    def __init__(self, in_channels: int = 4, out_channels: int = 3, residual_blocks: int = 8) -> None:
+        super().__init__(in_channels, out_channels, residual_blocks, False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (torch.tanh(self.logits(x)) + 1.0) / 2.0
+
+
+class EdgeConnect(nn.Module):
+    """Edge generator -> edge composition -> inpainting generator, on the registry interface.
+
+    forward(image, hole, edges=None) -> {
+        "output": (B, C_out, H, W) in [0, 1],
+        "edges": the edge generator's prediction (B, 1, H, W) in [0, 1] (its losses use this),
+        "edges_known": the edges it was given, zero in the hole,
+        "edges_full": edges_known * (1 - hole) + edges * hole, the inpainting generator's edge input,
+    }
+
+    `edges` (optional, (B, 1, H, W)): Canny edges of the *full* gray image from the data pipeline
+    (`eiip.edges.image_edges`), as the release trains; they are masked here. Without it (inference)
+    the edges are computed with canny on the masked gray image restricted to the known region
+    (release test mode), on the CPU.
+    """
+
+    def __init__(
+        self,
+        spec: BottleneckSpec,
+        residual_blocks: int = 8,
+        sigma: float = DEFAULT_SIGMA,
+        hole_fill: float = 1.0,
+        edge_spectral_norm: bool = True,
+        detach_edges: bool = False,
+    ) -> None:
+        super().__init__()
+        self.spec = spec
+        self.sigma = float(sigma)
+        self.hole_fill = float(hole_fill)
+        self.detach_edges = bool(detach_edges)
+        # mono bottleneck: RGB ⊕ mono ⊕ mask (DESIGN.md); rgb baseline: the release's RGB only.
+        self.append_hole = spec.image_channels == 4
+        inpaint_in = spec.image_channels + int(self.append_hole) + 1
+        self.edge_generator = EdgeGenerator(residual_blocks, use_spectral_norm=edge_spectral_norm)
+        self.inpaint_generator = InpaintGenerator(inpaint_in, spec.output_channels, residual_blocks)
+
+    def forward(
+        self, image: torch.Tensor, hole: torch.Tensor, edges: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        hole = check_generator_inputs(self.spec, image, hole)
+        known = 1.0 - hole
+        gray = gray_for_edges(image) * known
+        if edges is None:
+            edges = canny_edges(gray, self.sigma, known=known)
+        elif tuple(edges.shape) != expected:
+            raise ValueError(f"expected {expected} edges, got {tuple(edges.shape)}")
+        edges_known = edges.to(image.dtype) * known
+
+        fill = hole * self.hole_fill
+        predicted = self.edge_generator(torch.cat((gray + fill, edges_known, hole), dim=1))
+        edges_full = edges_known + predicted * hole
+        edges_in = edges_full.detach() if self.detach_edges else edges_full
+
+        parts = [image * known + fill]
+        if self.append_hole:
+            parts.append(hole)
+        parts.append(edges_in)
+        output = self.inpaint_generator(torch.cat(parts, dim=1))
+        return {"output": output, "edges": predicted, "edges_known": edges_known, "edges_full": edges_full}
+
+    def adversarial_views(
+        self, outputs: dict[str, torch.Tensor], target: torch.Tensor, hole: torch.Tensor
+    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """The edge discriminator's view, as the release: fake [gray, predicted edges], real [gray, Canny edges]."""
+        gray = gray_for_edges(target)
+        real_edges = image_edges(gray, self.sigma).to(gray.dtype)
+        return {"edges": (torch.cat((gray, outputs["edges"]), dim=1), torch.cat((gray, real_edges), dim=1))}
+
+
+@register_backbone("edgeconnect")
+def build_edgeconnect(spec: BottleneckSpec, **options: object) -> EdgeConnect:
+    """EdgeConnect's two generators for the bottleneck (options: see `EdgeConnect`)."""
+    return EdgeConnect(spec, **options)  # type: ignore[arg-type]
+
+
+_RELEASE_SN = re.compile(r"\.weight_(orig|u|v)$")
+
+
+def convert_release_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Map a release generator state dict (`{'generator': ...}` contents) to this module's keys.
+
+    Strips DataParallel's `module.` prefix and renames old-style spectral-norm entries
+    (`weight_orig`, `weight_u`, `weight_v`) to the parametrization's keys. Load the result into
+    `EdgeGenerator()` / `InpaintGenerator()` (the release's rgb configuration).
+    """
+    names = {"orig": "parametrizations.weight.original", "u": "parametrizations.weight.0._u",
+             "v": "parametrizations.weight.0._v"}
+    converted: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        key = key.removeprefix("module.")
+        match = _RELEASE_SN.search(key)
+        if match:
+            key = key[: match.start()] + "." + names[match.group(1)]
+        converted[key] = value
+    return converted

@@ -1,0 +1,227 @@
+"""Reusable building blocks for the inpainting backbones.
+
+* `Conv2dSame`: a convolution with TensorFlow's "SAME" padding (asymmetric for strided convs on
+  even sizes), so the TF releases (DeepFill v2, HiFill) are reproduced pixel-for-pixel in layout.
+* `GatedConv2d` / `GatedDeconv2d`: DeepFill v2 gated convolutions (Yu et al., ICCV 2019).
+* `ContextualAttention`: DeepFill's patch-matching attention layer (Yu et al., CVPR 2018), as in
+  the v2.0.0 release (`inpaint_ops.contextual_attention`), batched with grouped convolutions.
+* `spectral_norm_conv`: spectral-normalized conv blocks for discriminators.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+__all__ = [
+    "ContextualAttention",
+    "Conv2dSame",
+    "GatedConv2d",
+    "GatedDeconv2d",
+    "extract_patches",
+    "same_padding",
+    "spectral_norm_conv",
+]
+
+Activation = Literal["elu", "relu"] | None
+
+
+def same_padding(size: int, kernel_size: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
+    """TensorFlow "SAME" padding (before, after) of one spatial dimension of length `size`.
+
+    The output has ceil(size / stride) samples; when the total padding is odd TF puts the extra
+    pixel after (bottom/right), unlike PyTorch's symmetric `padding=`.
+    """
+    effective = (kernel_size - 1) * dilation + 1
+    out = -(-size // stride)
+    total = max((out - 1) * stride + effective - size, 0)
+    return total // 2, total - total // 2
+
+
+class Conv2dSame(nn.Conv2d):
+    """`nn.Conv2d` with TensorFlow "SAME" padding computed from the input size at run time."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 dilation: int = 1, bias: bool = True) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0,
+                         dilation=dilation, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        top, bottom = same_padding(x.shape[-2], self.kernel_size[0], self.stride[0], self.dilation[0])
+        left, right = same_padding(x.shape[-1], self.kernel_size[1], self.stride[1], self.dilation[1])
+        if top == bottom and left == right:  # symmetric: let the conv pad (no copy)
+            return F.conv2d(x, self.weight, self.bias, self.stride, (top, left), self.dilation, self.groups)
+        x = F.pad(x, (left, right, top, bottom))
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+def spectral_norm_conv(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                       padding: int | Literal["same"] = "same", dilation: int = 1,
+                       bias: bool = True) -> nn.Conv2d:
+    """A spectral-normalized conv (`torch.nn.utils.parametrizations.spectral_norm`, 1 power iteration).
+
+    padding="same" gives TensorFlow "SAME" padding (`Conv2dSame`, the TF releases); an int gives
+    PyTorch's symmetric padding (the PyTorch releases, e.g. EdgeConnect's 4x4 convs with padding 1).
+    """
+    if padding == "same":
+        conv: nn.Conv2d = Conv2dSame(in_channels, out_channels, kernel_size, stride, dilation, bias)
+    else:
+        conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=int(padding),
+                         dilation=dilation, bias=bias)
+    return spectral_norm(conv)
+
+
+def _activation(name: Activation) -> nn.Module:
+    if name == "elu":
+        return nn.ELU()
+    if name == "relu":
+        return nn.ReLU()
+    raise ValueError(f"unknown activation {name!r}; expected 'elu', 'relu' or None")
+
+
+class GatedConv2d(nn.Module):
+    """DeepFill v2 gated convolution: `activation(features) * sigmoid(gate)`.
+
+    As in the official release (`gen_conv` of JiahuiYu/generative_inpainting v2.0.0) one
+    convolution produces 2 x `out_channels` maps; the first half are the features, the second the
+    gate. With `activation=None` it is the release's output layer: a plain conv to `out_channels`,
+    no gate. TF "SAME" padding; weights Glorot-uniform and biases zero (TF's defaults).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
+                 dilation: int = 1, activation: Activation = "elu") -> None:
+        super().__init__()
+        self.out_channels = out_channels
+        self.gated = activation is not None
+        self.conv = Conv2dSame(in_channels, out_channels * (2 if self.gated else 1), kernel_size,
+                               stride=stride, dilation=dilation)
+        self.act = _activation(activation) if self.gated else nn.Identity()
+        nn.init.xavier_uniform_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        if not self.gated:
+            return x
+        features, gate = x.split(self.out_channels, dim=1)
+        return self.act(features) * torch.sigmoid(gate)
+
+
+class GatedDeconv2d(nn.Module):
+    """DeepFill v2 `gen_deconv`: nearest-neighbour 2x upsampling, then a 3x3 gated conv."""
+
+    def __init__(self, in_channels: int, out_channels: int, activation: Activation = "elu") -> None:
+        super().__init__()
+        self.conv = GatedConv2d(in_channels, out_channels, 3, 1, activation=activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+def extract_patches(x: torch.Tensor, kernel_size: int, stride: int = 1) -> torch.Tensor:
+    """All `kernel_size` x `kernel_size` patches of x (B, C, H, W) at `stride`, TF "SAME" padding
+    (zeros), as (B, L, C, k, k) with L = ceil(H / stride) * ceil(W / stride) in row-major order."""
+    b, c, h, w = x.shape
+    top, bottom = same_padding(h, kernel_size, stride)
+    left, right = same_padding(w, kernel_size, stride)
+    x = F.pad(x, (left, right, top, bottom))
+    cols = F.unfold(x, kernel_size, stride=stride)  # (B, C*k*k, L)
+    return cols.transpose(1, 2).reshape(b, -1, c, kernel_size, kernel_size)
+
+
+class ContextualAttention(nn.Module):
+    """DeepFill contextual attention (release v2.0.0 `contextual_attention`).
+
+    For foreground features f and background features b (B, C, H, W) and the hole mask (B, 1, H, W),
+    1 = hole:
+
+    1. raw 2r x 2r patches of b at stride r (r = `rate`) are kept for reconstruction;
+    2. f, b and the mask are downsampled by r (nearest); 3x3 patches of the downsampled b are
+       L2-normalized (norm floored at 1e-4) and convolved with the downsampled f: cosine-style
+       matching scores of every foreground position against every background patch;
+    3. optional fusion ("propagation"): the score map, viewed as a (fg position x bg position)
+       image, is convolved with a `fuse_k` x `fuse_k` identity kernel along the horizontal, then
+       (after a transpose) the vertical direction, favouring coherent shifts;
+    4. background patches that touch the hole (any hole pixel in their 3x3 window) are excluded:
+       scores x valid, softmax over background patches with scale `softmax_scale`, x valid again
+       (so excluded patches get exactly zero weight);
+    5. the output is the transposed conv of the attention map with the raw patches (stride r),
+       divided by 4 (each output pixel is covered by 4 overlapping 2r x 2r patches).
+
+    Differences from the release: the mask is per sample (the release uses the first sample's mask
+    for the whole batch), the r-downsampling is `x[..., ::r, ::r]` (TF's resize picks slightly
+    different pixels), and the batch is handled with grouped convolutions instead of a Python loop.
+    """
+
+    def __init__(self, ksize: int = 3, rate: int = 2, fuse_k: int = 3, softmax_scale: float = 10.0,
+                 fuse: bool = True, eps: float = 1e-4) -> None:
+        super().__init__()
+        self.ksize = ksize
+        self.rate = rate
+        self.fuse_k = fuse_k
+        self.softmax_scale = softmax_scale
+        self.fuse = fuse
+        self.eps = eps
+
+    def _fuse(self, scores: torch.Tensor, hf: int, wf: int, hb: int, wb: int) -> torch.Tensor:
+        """Identity-kernel propagation of scores (B, Hf*Wf, Hb*Wb), as in the release."""
+        bsz = scores.shape[0]
+        k = self.fuse_k
+        eye = torch.eye(k, dtype=scores.dtype, device=scores.device).view(1, 1, k, k)
+        y = F.conv2d(scores.unsqueeze(1), eye, padding=k // 2)
+        y = y.view(bsz, hf, wf, hb, wb).permute(0, 2, 1, 4, 3).reshape(bsz, 1, wf * hf, wb * hb)
+        y = F.conv2d(y, eye, padding=k // 2)
+        return y.view(bsz, wf, hf, wb, hb).permute(0, 2, 1, 4, 3).reshape(bsz, hf * wf, hb * wb)
+
+    def forward(self, f: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None,
+                return_attention: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Attend from f to b; returns y (B, C, H, W) and, optionally, the attention
+        (B, Hb*Wb, Hf, Wf): weight of each background patch (row-major) per foreground position."""
+        if f.shape != b.shape:
+            raise ValueError(f"foreground {tuple(f.shape)} and background {tuple(b.shape)} must match")
+        bsz, c, h, w = b.shape
+        r = self.rate
+        raw = extract_patches(b, 2 * r, stride=r)  # (B, Lb, C, 2r, 2r)
+        f_d = f[..., ::r, ::r]
+        b_d = b[..., ::r, ::r]
+        hf, wf = f_d.shape[-2:]
+        hb, wb = b_d.shape[-2:]
+        n_bg = hb * wb
+        if raw.shape[1] != n_bg:  # cannot happen with stride-r SAME patches; guard anyway
+            raise RuntimeError("raw and downsampled patch grids disagree")
+
+        patches = extract_patches(b_d, self.ksize, stride=1)  # (B, Lb, C, k, k)
+        norms = patches.flatten(2).norm(dim=2).clamp_min(self.eps)
+        patches = patches / norms[:, :, None, None, None]
+
+        if mask is None:
+            valid = torch.ones(bsz, n_bg, dtype=f.dtype, device=f.device)
+        else:
+            m_d = mask[..., ::r, ::r].to(f.dtype)
+            if m_d.shape[0] == 1 and bsz > 1:
+                m_d = m_d.expand(bsz, -1, -1, -1)
+            m_patches = extract_patches(m_d, self.ksize, stride=1)  # (B, Lb, 1, k, k)
+            valid = (m_patches.flatten(2).sum(dim=2) == 0).to(f.dtype)  # (B, Lb)
+
+        # Matching: per-sample conv of f_d with that sample's normalized patches (grouped conv).
+        weight = patches.reshape(bsz * n_bg, c, self.ksize, self.ksize)
+        scores = F.conv2d(f_d.reshape(1, bsz * c, hf, wf), weight, padding=self.ksize // 2, groups=bsz)
+        scores = scores.view(bsz, n_bg, hf * wf).transpose(1, 2)  # (B, Hf*Wf, Lb)
+        if self.fuse:
+            scores = self._fuse(scores, hf, wf, hb, wb)
+
+        valid = valid[:, None, :]
+        attn = torch.softmax(scores * valid * self.softmax_scale, dim=2) * valid
+        attn = attn.transpose(1, 2).reshape(bsz, n_bg, hf, wf)
+
+        # Reconstruction: paste raw 2r x 2r patches weighted by the attention (transposed conv).
+        raw_w = raw.reshape(bsz * n_bg, c, 2 * r, 2 * r)
+        y = F.conv_transpose2d(attn.reshape(1, bsz * n_bg, hf, wf), raw_w, stride=r, groups=bsz)
+        top, _ = same_padding(h, 2 * r, r)
+        left, _ = same_padding(w, 2 * r, r)
+        y = y[..., top:top + h, left:left + w].reshape(bsz, c, h, w) / 4.0
+        return (y, attn) if return_attention else y

@@ -1,0 +1,215 @@
+"""ExternalInpainter: the external stage (paper section 3.2) for any registered backbone.
+
+The backbone completes the masked image; with `bottleneck="mono"` it sees RGB ⊕ monochrome and
+predicts only the monochrome (the paper's method), with `bottleneck="rgb"` it is the original
+RGB model (the baseline). The objective is a dict of named loss terms (`eiip.loss_terms`) with
+weights; `stages` switch the active terms after a number of steps (e.g. GMCNN's reconstruction-only
+pretraining, then all losses). Optimization is manual: one discriminator step for every view an
+active adversarial term needs, then one generator step. `trainer.max_steps` counts generator
+steps (batches): the discriminators' optimizer is owned by this module and saved in checkpoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+from eiip import losses
+from eiip.backbones import build_backbone, build_discriminator
+from eiip.color import rgb_to_mono
+from eiip.io import to_uint8, write_image
+from eiip.loss_terms import DISCRIMINATOR_ADVERSARIAL, TermContext, require_pretrained_terms, term_value, views_of
+from eiip.metrics import psnr_per_image, ssim
+from eiip.visualize import sample_grid
+
+
+def completed_prediction(prediction: Tensor, target: Tensor, hole: Tensor) -> Tensor:
+    """Known pixels from the target, the prediction in the hole."""
+    return prediction * hole + target * (1.0 - hole)
+
+
+class ExternalInpainter(L.LightningModule):
+    """Trains a backbone generator (and its discriminators) to complete holes in RGB or monochrome."""
+
+    def __init__(
+        self,
+        backbone: str = "gatedconv",
+        bottleneck: str = "mono",
+        generator: Mapping[str, Any] | None = None,
+        discriminators: Mapping[str, Mapping[str, Any]] | None = None,
+        losses: Mapping[str, float] | None = None,
+        stages: Sequence[Mapping[str, Any]] | None = None,
+        optimizer: Mapping[str, Any] | None = None,
+        num_samples: int = 4,
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.bottleneck = bottleneck
+        self.generator = build_backbone(backbone, bottleneck, **dict(generator or {}))
+        self.views = {view: dict(spec) for view, spec in (discriminators or {}).items()}
+        self.discriminators = nn.ModuleDict({
+            view: build_discriminator(spec["name"], bottleneck, **dict(spec.get("options") or {}))
+            for view, spec in self.views.items()
+        })
+        self.stages = self._validate_stages(dict(losses or {"l1": 1.0}), stages)
+        self.optimizer_settings = {"lr": 1e-4, "betas": (0.5, 0.999), "d_lr": None, **dict(optimizer or {})}
+        self._d_optimizer: torch.optim.Optimizer | None = None
+        self._d_optimizer_state: dict | None = None
+
+    def _validate_stages(
+        self, losses_: dict[str, float], stages: Sequence[Mapping[str, Any]] | None
+    ) -> list[tuple[int | None, dict[str, float]]]:
+        schedule = [(s.get("steps"), dict(s["losses"])) for s in stages] if stages else [(None, losses_)]
+        for index, (steps, terms) in enumerate(schedule):
+            if steps is None and index != len(schedule) - 1:
+                raise ValueError("only the last stage may run without a step count")
+            missing = views_of(terms) - set(self.views)
+            if missing:
+                raise ValueError(f"loss terms need discriminator view(s) {sorted(missing)} that are not configured")
+        return schedule
+
+    # ---------------------------------------------------------------- inputs and predictions
+    def prepare(self, image: Tensor, hole: Tensor) -> tuple[Tensor, Tensor]:
+        """(generator input with zeros in the hole, target): mono target for the mono bottleneck."""
+        known = 1.0 - hole
+        if self.bottleneck == "mono":
+            mono = rgb_to_mono(image)
+            return torch.cat([image, mono], dim=1) * known, mono
+        return image * known, image
+
+    def forward(self, image: Tensor, hole: Tensor) -> Tensor:
+        """The completed prediction (monochrome or RGB), known pixels kept."""
+        x, target = self.prepare(image, hole)
+        return completed_prediction(self.generator(x, hole)["output"], target, hole)
+
+    def active_losses(self, step: int) -> dict[str, float]:
+        """The loss terms (with weights) of the stage that `step` falls into."""
+        start = 0
+        for steps, terms in self.stages:
+            if steps is None or step < start + steps:
+                return {name: weight for name, weight in terms.items() if weight}
+            start += steps
+        return {name: weight for name, weight in self.stages[-1][1].items() if weight}
+
+    def _view_pairs(self, outputs: dict[str, Tensor], completed: Tensor, target: Tensor,
+                    hole: Tensor) -> dict[str, tuple[Tensor, Tensor]]:
+        pairs = {"output": (completed, target)}
+        extra = getattr(self.generator, "adversarial_views", None)
+        if extra is not None:
+            pairs.update(extra(outputs, target, hole))
+        return pairs
+
+    # ---------------------------------------------------------------- optimization
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        settings = self.optimizer_settings
+        return torch.optim.Adam(self.generator.parameters(), lr=settings["lr"], betas=tuple(settings["betas"]))
+
+    def discriminator_optimizer(self) -> torch.optim.Optimizer:
+        """The discriminators' Adam (module-owned so that `global_step` counts generator steps)."""
+        if self._d_optimizer is None:
+            settings = self.optimizer_settings
+            self._d_optimizer = torch.optim.Adam(self.discriminators.parameters(),
+                                                 lr=settings["d_lr"] or settings["lr"], betas=tuple(settings["betas"]))
+            if self._d_optimizer_state is not None:
+                self._d_optimizer.load_state_dict(self._d_optimizer_state)
+        return self._d_optimizer
+
+    def on_fit_start(self) -> None:
+        precision = str(self.trainer.precision)
+        if precision.startswith("16"):
+            raise ValueError("precision 16-mixed is not supported (loss scaling); use 32-true or bf16-mixed")
+        for _, terms in self.stages:  # fail now, not at a later stage, if ImageNet weights are missing
+            require_pretrained_terms(name for name, weight in terms.items() if weight)
+
+    def _discriminator_step(self, views: set[str], pairs: dict[str, tuple[Tensor, Tensor]], hole: Tensor) -> Tensor:
+        total = torch.zeros((), device=hole.device)
+        for view in sorted(views):
+            spec, discriminator = self.views[view], self.discriminators[view]
+            fake, real = pairs[view][0].detach(), pairs[view][1]
+            loss = DISCRIMINATOR_ADVERSARIAL[spec["adversarial"]](
+                discriminator(real, hole)["logits"], discriminator(fake, hole)["logits"]
+            )
+            if spec["adversarial"] == "wgan-gp":
+                loss = loss + losses.gradient_penalty(
+                    lambda x, d=discriminator: d(x, hole)["logits"], real, fake, spec.get("gp_weight", 10.0)
+                )
+            total = total + loss
+        optimizer = self.discriminator_optimizer()
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(total)
+        optimizer.step()
+        return total.detach()
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        image, hole = batch["image"], batch["hole"]
+        x, target = self.prepare(image, hole)
+        terms = self.active_losses(self.global_step)
+        views = views_of(terms)
+        outputs = self.generator(x, hole)
+        completed = completed_prediction(outputs["output"], target, hole)
+        pairs = self._view_pairs(outputs, completed, target, hole)
+        logs: dict[str, Tensor] = {}
+        if views:
+            logs["train/d_loss"] = self._discriminator_step(views, pairs, hole)
+        context = TermContext(outputs=outputs, completed=completed, target=target, hole=hole,
+                              adversarial={v: self.views[v]["adversarial"] for v in views})
+        for view in views:
+            discriminator = self.discriminators[view]
+            discriminator.requires_grad_(False)
+            context.fake_verdicts[view] = discriminator(pairs[view][0], hole)
+            with torch.no_grad():
+                context.real_verdicts[view] = discriminator(pairs[view][1], hole)
+        values = {name: term_value(name, context) for name in terms}
+        g_loss = sum(weight * values[name] for name, weight in terms.items())
+        optimizer = self.optimizers()
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(g_loss)
+        optimizer.step()
+        for view in views:
+            self.discriminators[view].requires_grad_(True)
+        logs.update({f"train/{name}": value.detach() for name, value in values.items()})
+        logs["train/g_loss"] = g_loss.detach()
+        self.log_dict(logs, prog_bar=False, batch_size=image.shape[0])
+        self.log("train/loss", g_loss.detach(), prog_bar=True, batch_size=image.shape[0])
+        return g_loss.detach()
+
+    # ---------------------------------------------------------------- validation
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        image, hole = batch["image"], batch["hole"]
+        _, target = self.prepare(image, hole)
+        completed = self(image, hole).clamp(0, 1)
+        size = image.shape[0]
+        self.log("val/psnr", psnr_per_image(completed, target).mean(), sync_dist=True, batch_size=size)
+        self.log("val/ssim", ssim(completed, target), sync_dist=True, batch_size=size)
+        self.log("val/hole_l1", losses.masked_l1(completed, target, hole), sync_dist=True, batch_size=size,
+                 prog_bar=True)
+        if batch_idx == 0 and self.global_rank == 0:
+            self._log_samples(image, hole, completed, target)
+
+    def _log_samples(self, image: Tensor, hole: Tensor, completed: Tensor, target: Tensor) -> None:
+        count = min(self.hparams.num_samples, image.shape[0])
+        grid = sample_grid(image[:count] * (1 - hole[:count]), hole[:count], completed[:count], target[:count])
+        logged = False
+        for logger in self.loggers:
+            log_image = getattr(logger, "log_image", None)
+            if log_image is not None:  # W&B
+                log_image(key="val/samples", images=[to_uint8(grid)], step=self.global_step,
+                          caption=["rows: input | mask | output | target"])
+                logged = True
+        if not logged:  # CSV or no logger: a PNG in the run directory
+            write_image(Path(self.trainer.default_root_dir) / "samples" / f"step_{self.global_step:07d}.png", grid)
+
+    # ---------------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self._d_optimizer is not None:
+            checkpoint["discriminator_optimizer"] = self._d_optimizer.state_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._d_optimizer_state = checkpoint.get("discriminator_optimizer")
