@@ -184,8 +184,8 @@ class EdgeConnect(nn.Module):
         gray = gray_for_edges(image) * known
         if edges is None:
             edges = canny_edges(gray, self.sigma, known=known)
-        elif tuple(edges.shape) != expected:
-            raise ValueError(f"expected {expected} edges, got {tuple(edges.shape)}")
+        elif edges.shape != hole.shape:
+            raise ValueError(f"expected {tuple(hole.shape)} edges, got {tuple(edges.shape)}")
         edges_known = edges.to(image.dtype) * known
 
         fill = hole * self.hole_fill
