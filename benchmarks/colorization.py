@@ -119,6 +119,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--results", type=Path, default=Path("benchmarks/results/colorization.jsonl"))
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--report", action="store_true", help="only print the tables of the rows already measured")
     return parser.parse_args()
 
 
@@ -136,7 +137,7 @@ def main() -> None:
             for name in args.colorizers:
                 options = colorizer_options(name, args)
                 key = json.dumps([photo_name, kind, name, args.size, args.seed, options.get("steps")])
-                if key not in done:
+                if key not in done and not args.report:
                     row = {"key": key, "photo": photo_name, "mask": kind, "colorizer": name,
                            **run_pair(name, options, photo, hole),
                            "machine": f"{platform.machine()} {torch.get_num_threads()} threads",
@@ -146,7 +147,8 @@ def main() -> None:
                     done[key] = row
                     print(f"{photo_name:10s} {kind:8s} {name:14s} hole PSNR {row['hole_psnr']:6.2f} dB "
                           f"PSNR {row['psnr']:6.2f} dB  {row['seconds']:7.2f} s", flush=True)
-                rows.append(done[key])
+                if key in done:
+                    rows.append(done[key])
     print(f"\n## {args.size}x{args.size}, {len(args.photos)} photos, seed {args.seed}\n")
     print(summary_table(rows, args.colorizers))
     print("\nHole PSNR (dB) per pair:\n")
