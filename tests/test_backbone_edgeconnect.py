@@ -18,12 +18,10 @@ from eiip.backbones.registry import backbone_names, build_backbone
 from eiip.color import rgb_to_mono
 from eiip.data.samples import load_sample_photo
 from eiip.edges import canny_edges, gray_for_edges, image_edges
+from helpers import count_parameters
 
 PAPER_PARAMS = 10.8e6
 
-
-def _count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 def _rect_hole(size: int, batch: int = 1) -> torch.Tensor:
@@ -60,7 +58,7 @@ def test_registered() -> None:
 @pytest.mark.parametrize("bottleneck", ["mono", "rgb"])
 def test_parameter_counts_match_paper(models: dict[str, EdgeConnect], bottleneck: str) -> None:
     model = models[bottleneck]
-    edge, inpaint = _count(model.edge_generator), _count(model.inpaint_generator)
+    edge, inpaint = count_parameters(model.edge_generator), count_parameters(model.inpaint_generator)
     print(f"\n{bottleneck}: edge generator {edge:,} params, inpaint generator {inpaint:,} params")
     for count in (edge, inpaint):
         assert abs(count - PAPER_PARAMS) / PAPER_PARAMS < 0.15

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 import eiip.backbones.gatedconv  # noqa: F401  (registers "gatedconv")
 from eiip.backbones import build_backbone
 from eiip.backbones.layers import ContextualAttention, GatedConv2d, GatedDeconv2d, same_padding
+from helpers import count_parameters
 
 PUBLISHED_PARAMS = 4.1e6
 
@@ -38,14 +39,11 @@ def _release_param_count(image_channels: int, output_channels: int, cnum: int = 
     return coarse + xconv + pm_enc + pm_dec + merge
 
 
-def _count(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
 
 def test_parameter_count_matches_published_and_release_table() -> None:
     rgb = build_backbone("gatedconv", "rgb")
     mono = build_backbone("gatedconv", "mono")
-    n_rgb, n_mono = _count(rgb), _count(mono)
+    n_rgb, n_mono = count_parameters(rgb), count_parameters(mono)
     print(f"gatedconv params: rgb {n_rgb:,} ({n_rgb / 1e6:.3f} M), mono {n_mono:,} ({n_mono / 1e6:.3f} M)")
     assert abs(n_rgb - PUBLISHED_PARAMS) / PUBLISHED_PARAMS < 0.15
     assert n_rgb == _release_param_count(3, 3) == 4_052_478

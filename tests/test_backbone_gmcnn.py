@@ -7,26 +7,17 @@ import torch
 
 from eiip.backbones.gmcnn import GMCNN, build_gmcnn
 from eiip.backbones.registry import backbone_names, bottleneck_spec, build_backbone
+from helpers import count_parameters, generator_inputs
 
 PUBLISHED_PARAMS = 12.6e6  # GMCNN paper / DESIGN.md
 
 
-def _count(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-def _inputs(channels: int, size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    hole = torch.zeros(1, 1, size, size)
-    hole[..., size // 4: size // 2, size // 3: 2 * size // 3] = 1.0
-    image = torch.rand(1, channels, size, size, generator=generator) * (1.0 - hole)
-    return image, hole
 
 
 @pytest.mark.parametrize("bottleneck", ["rgb", "mono"])
 def test_parameter_count_matches_the_paper(bottleneck: str) -> None:
     model = GMCNN(bottleneck_spec(bottleneck))
-    count = _count(model)
+    count = count_parameters(model)
     print(f"GMCNN generator ({bottleneck}): {count:,} parameters")
     assert abs(count - PUBLISHED_PARAMS) / PUBLISHED_PARAMS < 0.15
     # three columns with the published kernels and widths 32/64/128, decoded from 7 * 32 channels
@@ -48,7 +39,7 @@ def test_forward_backward_256(bottleneck: str) -> None:
     torch.manual_seed(0)
     spec = bottleneck_spec(bottleneck)
     model = GMCNN(spec)
-    image, hole = _inputs(spec.image_channels, 256)
+    image, hole = generator_inputs(spec.image_channels, 256)
     out = model(image, hole)
     assert set(out) == {"output"}
     y = out["output"]
@@ -67,7 +58,7 @@ def test_input_range_mapping_and_odd_sizes() -> None:
     torch.manual_seed(0)
     spec = bottleneck_spec("rgb")
     model = GMCNN(spec, cnum=4)
-    image, hole = _inputs(3, 66)
+    image, hole = generator_inputs(3, 66)
     # the hole content is ignored (zeroed after mapping to [-1, 1], as the release's input)
     noisy = image + hole * torch.rand_like(image)
     with torch.no_grad():

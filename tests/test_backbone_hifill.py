@@ -15,18 +15,9 @@ from eiip.backbones.hifill import (
     transfer_attention,
 )
 from eiip.backbones.registry import backbone_names, bottleneck_spec, build_backbone
+from helpers import count_parameters, generator_inputs
 
 
-def _count(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-def _inputs(channels: int, size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    hole = torch.zeros(1, 1, size, size)
-    hole[..., size // 4: size // 2, size // 3: 2 * size // 3] = 1.0
-    image = torch.rand(1, channels, size, size, generator=generator) * (1.0 - hole)
-    return image, hole
 
 
 def _high_pass(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
@@ -44,8 +35,8 @@ def _one_hot_scores(grid: int, target: dict[tuple[int, int], tuple[int, int]]) -
 
 
 def test_parameter_count_is_small() -> None:
-    counts = {b: _count(HiFill(bottleneck_spec(b))) for b in ("rgb", "mono")}
-    release = _count(HiFill(bottleneck_spec("rgb"), low_res=512, refine_gate="pw"))
+    counts = {b: count_parameters(HiFill(bottleneck_spec(b))) for b in ("rgb", "mono")}
+    release = count_parameters(HiFill(bottleneck_spec("rgb"), low_res=512, refine_gate="pw"))
     for bottleneck, count in counts.items():
         print(f"HiFill generator ({bottleneck}, working resolution 256): {count:,} parameters")
     print(f"HiFill generator (rgb, release layout: refine at 512, pointwise gates): {release:,} parameters")
@@ -58,7 +49,7 @@ def test_light_weight_gates() -> None:
     sc = LWGatedConv2d(32, 64, 3, gate="sc")
     assert sc.gate.out_channels == 1  # single-channel gate, broadcast over the 64 features
     full = LWGatedConv2d(32, 64, 3, gate="full")
-    assert _count(sc) < 0.55 * _count(full)
+    assert count_parameters(sc) < 0.55 * count_parameters(full)
     x = torch.randn(2, 32, 16, 16)
     y = sc(x)
     assert y.shape == (2, 64, 16, 16)
@@ -86,7 +77,7 @@ def test_forward_backward_512_with_cra(bottleneck: str) -> None:
     torch.manual_seed(0)
     spec = bottleneck_spec(bottleneck)
     model = HiFill(spec)
-    image, hole = _inputs(spec.image_channels, 512)
+    image, hole = generator_inputs(spec.image_channels, 512)
     out = model(image, hole)
     assert out["output"].shape == (1, spec.output_channels, 512, 512)
     assert out["coarse"].shape == (1, spec.output_channels, 512, 512)
@@ -109,7 +100,7 @@ def test_forward_backward_256_cra_is_identity(bottleneck: str) -> None:
     torch.manual_seed(0)
     spec = bottleneck_spec(bottleneck)
     model = HiFill(spec)
-    image, hole = _inputs(spec.image_channels, 256, seed=1)
+    image, hole = generator_inputs(spec.image_channels, 256, seed=1)
     out = model(image, hole, return_attention=True)
     assert out["output"].shape == out["low_res"].shape == out["coarse"].shape == (1, spec.output_channels, 256, 256)
     assert torch.equal(out["output"], out["low_res"])  # CRA is a no-op at the working resolution

@@ -51,51 +51,57 @@ def check_generator_inputs(spec: BottleneckSpec, image: Tensor, hole: Tensor) ->
     return hole.to(image.dtype)
 
 
-GeneratorFactory = Callable[..., nn.Module]
-_GENERATORS: dict[str, GeneratorFactory] = {}
+ModuleFactory = Callable[..., nn.Module]
+"""`factory(spec: BottleneckSpec, **options) -> nn.Module`."""
 
 
-def register_backbone(name: str) -> Callable[[GeneratorFactory], GeneratorFactory]:
-    """Register `factory(spec: BottleneckSpec, **options) -> nn.Module` under `name`."""
+class _Registry:
+    """Name -> module factory, for one kind of module (generators or discriminators)."""
 
-    def decorator(factory: GeneratorFactory) -> GeneratorFactory:
-        if name in _GENERATORS:
-            raise ValueError(f"a backbone named {name!r} is already registered")
-        _GENERATORS[name] = factory
-        return factory
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.factories: dict[str, ModuleFactory] = {}
 
-    return decorator
+    def register(self, name: str) -> Callable[[ModuleFactory], ModuleFactory]:
+        def decorator(factory: ModuleFactory) -> ModuleFactory:
+            if name in self.factories:
+                raise ValueError(f"a {self.kind} named {name!r} is already registered")
+            self.factories[name] = factory
+            return factory
+
+        return decorator
+
+    def build(self, name: str, bottleneck: str, **options: object) -> nn.Module:
+        if name not in self.factories:
+            available = ", ".join(sorted(self.factories)) or "none"
+            raise ValueError(f"unknown {self.kind} {name!r}; available: {available}")
+        return self.factories[name](bottleneck_spec(bottleneck), **options)
+
+
+_GENERATORS = _Registry("backbone")
+_DISCRIMINATORS = _Registry("discriminator")
+
+
+def register_backbone(name: str) -> Callable[[ModuleFactory], ModuleFactory]:
+    """Register a generator factory under backbone `name`."""
+    return _GENERATORS.register(name)
+
+
+def register_discriminator(name: str) -> Callable[[ModuleFactory], ModuleFactory]:
+    """Register a discriminator factory under `name` (a backbone's name, or e.g. 'edgeconnect_edge')."""
+    return _DISCRIMINATORS.register(name)
 
 
 def backbone_names() -> list[str]:
     """Names of the registered backbones."""
-    return sorted(_GENERATORS)
+    return sorted(_GENERATORS.factories)
 
 
 def build_backbone(name: str, bottleneck: str = "mono", **options: object) -> nn.Module:
     """The generator of backbone `name` with the given bottleneck (options go to its constructor)."""
-    if name not in _GENERATORS:
-        raise ValueError(f"unknown backbone {name!r}; available: {', '.join(backbone_names()) or 'none'}")
-    return _GENERATORS[name](bottleneck_spec(bottleneck), **options)
-
-
-_DISCRIMINATORS: dict[str, GeneratorFactory] = {}
-
-
-def register_discriminator(name: str) -> Callable[[GeneratorFactory], GeneratorFactory]:
-    """Register `factory(spec: BottleneckSpec, **options) -> nn.Module` as backbone `name`'s discriminator."""
-
-    def decorator(factory: GeneratorFactory) -> GeneratorFactory:
-        if name in _DISCRIMINATORS:
-            raise ValueError(f"a discriminator for {name!r} is already registered")
-        _DISCRIMINATORS[name] = factory
-        return factory
-
-    return decorator
+    return _GENERATORS.build(name, bottleneck, **options)
 
 
 def build_discriminator(name: str, bottleneck: str = "mono", **options: object) -> nn.Module:
-    """The published discriminator of backbone `name`, judging predictions of the bottleneck's channels."""
-    if name not in _DISCRIMINATORS:
-        raise ValueError(f"no discriminator registered for {name!r}; available: {', '.join(sorted(_DISCRIMINATORS))}")
-    return _DISCRIMINATORS[name](bottleneck_spec(bottleneck), **options)
+    """The published discriminator `name`, judging predictions of the bottleneck's channels."""
+    return _DISCRIMINATORS.build(name, bottleneck, **options)
