@@ -342,15 +342,10 @@ def load_colorize_inputs(
     """
     rgb = read_image(image_path)
     hole = read_mask(mask_path)
-    if gray_path is None:
-        mono = rgb_to_mono(rgb)
-        validate_colorize_inputs(rgb, hole, None, image_name=str(image_path), mask_name=str(mask_path))
-    else:
-        mono = read_gray(gray_path)
-        validate_colorize_inputs(
-            rgb, hole, mono, image_name=str(image_path), mask_name=str(mask_path), gray_name=str(gray_path)
-        )
-    return ColorizeInputs(rgb=rgb, hole=hole, mono=mono)
+    gray = read_gray(gray_path) if gray_path is not None else None
+    validate_colorize_inputs(rgb, hole, gray, image_name=str(image_path), mask_name=str(mask_path),
+                             gray_name=str(gray_path))
+    return ColorizeInputs(rgb=rgb, hole=hole, mono=gray if gray is not None else rgb_to_mono(rgb))
 
 
 # --------------------------------------------------------------------------------------------

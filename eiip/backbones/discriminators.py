@@ -59,6 +59,22 @@ def _check_size(image: torch.Tensor, size: tuple[int, int], name: str) -> None:
                          f"{image.shape[-2]}x{image.shape[-1]}; pass image_size= when building it")
 
 
+
+def _leaky_conv_stack(
+    convs: nn.ModuleList, image: torch.Tensor, hole: torch.Tensor | None, require_hole: bool
+) -> list[torch.Tensor]:
+    """[image in [-1, 1] (+ hole)] through convs with LeakyReLU(0.2); returns every activation."""
+    if require_hole and hole is None:
+        raise ValueError("this discriminator takes [image, mask]: pass the hole")
+    x = _to_signed(image)
+    if hole is not None:
+        x = torch.cat([x, hole.to(x.dtype)], dim=1)
+    features = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), 0.2)
+        features.append(x)
+    return features
+
 class SNPatchGANDiscriminator(nn.Module):
     """SN-PatchGAN (DeepFill v2): 6 spectral-norm 5x5 stride-2 convs, LeakyReLU(0.2) after each.
 
@@ -79,16 +95,8 @@ class SNPatchGANDiscriminator(nn.Module):
         self.convs = nn.ModuleList(layers)
 
     def forward(self, image: torch.Tensor, hole: torch.Tensor | None = None) -> dict[str, list[torch.Tensor]]:
-        x = _to_signed(image)
-        if self.with_mask:
-            if hole is None:
-                raise ValueError("SN-PatchGAN takes [image, mask]: pass the hole")
-            x = torch.cat([x, hole.to(x.dtype)], dim=1)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.2)
-            features.append(x)
-        return {"logits": [x.flatten(1)], "features": features}
+        features = _leaky_conv_stack(self.convs, image, hole if self.with_mask else None, require_hole=self.with_mask)
+        return {"logits": [features[-1].flatten(1)], "features": features}
 
 
 class EdgeConnectDiscriminator(nn.Module):
@@ -269,16 +277,8 @@ class HiFillDiscriminator(nn.Module):
 
     def forward(self, image: torch.Tensor, hole: torch.Tensor | None = None) -> dict[str, list[torch.Tensor]]:
         _check_size(image, self.image_size, "HiFillDiscriminator")
-        x = _to_signed(image)
-        if self.with_mask:
-            if hole is None:
-                raise ValueError("with_mask=True: pass the hole")
-            x = torch.cat([x, hole.to(x.dtype)], dim=1)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.2)
-            features.append(x)
-        return {"logits": [self.linear(x.flatten(1))], "features": features}
+        features = _leaky_conv_stack(self.convs, image, hole if self.with_mask else None, require_hole=self.with_mask)
+        return {"logits": [self.linear(features[-1].flatten(1))], "features": features}
 
 
 @register_discriminator("gatedconv")
