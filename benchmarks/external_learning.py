@@ -76,12 +76,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--eval-every", type=int, default=50)
+    parser.add_argument("--eval-every", type=int, default=25)
+    parser.add_argument("--crops-per-photo", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     L.seed_everything(args.seed, workers=True)
     root = ensure_sample_shards()
-    images, holes = held_out_crops(root, args.size, per_image=4, seed=args.seed)
+    images, holes = held_out_crops(root, args.size, per_image=args.crops_per_photo, seed=args.seed)
     losses = {"l1": 1.0, "coarse_l1": 1.0, "adv_output": 1.0}  # GatedConv's published objective
     module = ExternalInpainter(args.backbone, args.bottleneck, losses=losses,
                                discriminators={"output": {"name": args.backbone, "adversarial": "hinge"}},

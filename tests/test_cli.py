@@ -11,7 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from eiip.cli import main, parse_hint
+from eiip.cli import main
+from eiip.commands.colorize import parse_hint
 from eiip.color import rgb_to_mono
 from eiip.io import read_image, write_image, write_mask
 from eiip.metrics import hole_psnr

@@ -1,0 +1,1 @@
+"""Subcommands of the `eiip` command, one module per group; each exposes `add_parsers(commands)`."""
