@@ -10,11 +10,12 @@ from omegaconf import DictConfig
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> None:
+    from eiip.io import InputError
     from eiip.training import train
 
     try:
         train(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except FileNotFoundError as error:  # missing shards or ImageNet weights: one clear line
+    except (FileNotFoundError, InputError) as error:  # missing shards or ImageNet weights, bad settings: one line
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
 

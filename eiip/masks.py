@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+from tqdm import tqdm
 
 from eiip.io import write_mask
 
@@ -193,11 +194,17 @@ def generate_masks(
     width: int,
     seed: int,
     ratio: tuple[float, float] | None = None,
+    *,
+    progress: bool = False,
 ) -> list[np.ndarray]:
-    """n masks; mask i uses its own generator `default_rng([seed, i])`, so it does not depend on n."""
+    """n masks; mask i uses its own generator `default_rng([seed, i])`, so it does not depend on n.
+
+    `progress` shows a tqdm bar (on stderr).
+    """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
-    return [generate_mask(kind, height, width, np.random.default_rng([seed, i]), ratio) for i in range(n)]
+    indices = tqdm(range(n), desc=f"{kind} masks", unit="mask", disable=not progress)
+    return [generate_mask(kind, height, width, np.random.default_rng([seed, i]), ratio) for i in indices]
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:

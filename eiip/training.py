@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import netrc
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from eiip.callbacks import SeenSamples
 from eiip.external import ExternalInpainter
+from eiip.io import InputError
+from eiip.wandb_mode import offline_notice, wandb_offline
 
 
 def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
@@ -28,6 +28,8 @@ def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
 def build_model(cfg: DictConfig) -> ExternalInpainter:
     """The external-stage module; the whole resolved config is stored in its checkpoints."""
     backbone = OmegaConf.to_container(cfg.backbone, resolve=True)
+    if backbone.get("classical"):
+        raise InputError(f"backbone={backbone['name']} is learning-free (eval.py / eiip inpaint only): nothing to train")
     return ExternalInpainter(
         backbone=backbone["name"],
         bottleneck=cfg.bottleneck.name,
@@ -40,16 +42,6 @@ def build_model(cfg: DictConfig) -> ExternalInpainter:
     )
 
 
-def wandb_api_key_configured() -> bool:
-    """True when W&B can log online: WANDB_API_KEY is set or ~/.netrc has a key for api.wandb.ai."""
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    try:
-        return netrc.netrc().authenticators("api.wandb.ai") is not None
-    except (FileNotFoundError, netrc.NetrcParseError):
-        return False
-
-
 def build_logger(cfg: DictConfig, run_dir: Path) -> Logger:
     """W&B (offline with a one-line notice when no API key is configured) or CSV, in the run directory."""
     settings = cfg.logger
@@ -57,10 +49,9 @@ def build_logger(cfg: DictConfig, run_dir: Path) -> Logger:
         return CSVLogger(save_dir=str(run_dir), name="csv", version="")
     if settings.kind != "wandb":
         raise ValueError(f"unknown logger {settings.kind!r}; expected wandb or csv")
-    offline = os.environ.get("WANDB_MODE") in ("offline", "disabled") or not wandb_api_key_configured()
+    offline = wandb_offline()
     if offline and rank_zero_only.rank == 0:
-        print(f"W&B: no API key configured (or WANDB_MODE=offline); logging offline to {run_dir}/wandb "
-              "(upload later with `wandb sync`)")
+        print(offline_notice(run_dir))
     return WandbLogger(project=settings.project, entity=settings.entity, name=cfg.run_name, tags=list(settings.tags),
                        save_dir=str(run_dir), offline=offline, config=OmegaConf.to_container(cfg, resolve=True))
 
@@ -84,4 +75,11 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
     trainer = L.Trainer(default_root_dir=str(run_dir), logger=build_logger(cfg, run_dir),
                         callbacks=build_callbacks(cfg, run_dir), **trainer_args)
     trainer.fit(build_model(cfg), datamodule=build_datamodule(cfg), ckpt_path=cfg.ckpt)
-    return run_dir / "checkpoints" / "last.ckpt"
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if cfg.get("eval_after") and trainer.is_global_zero:
+        if isinstance(trainer.logger, WandbLogger):
+            trainer.logger.experiment.finish()  # the evaluation logs its own run
+        from eiip.evaluation.runner import evaluate_checkpoint
+
+        evaluate_checkpoint(last, run_dir / "eval", list(cfg.get("eval_overrides") or []))
+    return last

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ import webdataset as wds
 from PIL import Image
 from torch.utils.data import get_worker_info
 
-from eiip.data.shards import INDEX_NAME
+from eiip.data.shards import read_shard_index
 from eiip.data.transforms import eval_transform, train_transform
 from eiip.masks import generate_mask
 
@@ -49,7 +48,7 @@ def _key_seed(key: str, seed: int) -> list[int]:
     return [seed, int.from_bytes(digest[:8], "little")]
 
 
-def _image_of(sample: dict) -> Image.Image:
+def decode_sample_image(sample: dict) -> Image.Image:
     for extension in ("jpg", "png", "jpeg", "webp", "bmp", "tif", "tiff", "ppm", "pgm", "gif"):
         if extension in sample:
             return Image.open(io.BytesIO(sample[extension]))
@@ -87,7 +86,7 @@ class _Augment:
     def __call__(self, sample: dict) -> dict:
         key = sample["__key__"]
         rng = self._train_rng() if self.train else np.random.default_rng(_key_seed(key, self.seed))
-        with _image_of(sample) as image:
+        with decode_sample_image(sample) as image:
             tensor = train_transform(image, self.size, rng) if self.train else eval_transform(image, self.size)
         hole = generate_mask(self.masks.kind, *self.size, rng, ratio=self.masks.ratio)
         return {"image": tensor, "hole": torch.from_numpy(hole)[None].float(), "key": key}
@@ -120,10 +119,7 @@ class InpaintingDataModule(L.LightningDataModule):
 
     def index(self) -> dict:
         """The shard index written by `eiip shard`."""
-        path = self.root / INDEX_NAME
-        if not path.exists():
-            raise FileNotFoundError(f"no shard index at {path}: write shards with `eiip shard --src DIR --out {self.root}`")
-        return json.loads(path.read_text())
+        return read_shard_index(self.root)
 
     def _loader(self, split: str, train: bool) -> wds.WebLoader:
         shards = [str(self.root / name) for name in self.index()["shards"][split]]

@@ -170,6 +170,14 @@ def _index(out: Path, report: ShardReport, **settings: object) -> dict:
     }
 
 
+def read_shard_index(root: str | Path) -> dict:
+    """The index.json written by `write_shards`, with a clear error when it is missing."""
+    path = Path(root) / INDEX_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"no shard index at {path}: write shards with `eiip shard --src DIR --out {root}`")
+    return json.loads(path.read_text())
+
+
 def _write_json(path: Path, content: dict) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     with os.fdopen(fd, "w") as handle:

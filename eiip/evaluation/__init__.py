@@ -1,0 +1,1 @@
+"""Evaluation of both stages: test data and mask sets, the resumable loop, results, reports."""

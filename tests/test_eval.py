@@ -1,0 +1,179 @@
+"""eval.py: both stages over a test split, per-image results, summary, W&B offline run, resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from eiip.cli import main as eiip_main
+from eiip.data.sample_shards import ensure_sample_shards
+from eiip.evaluation import runner
+from eiip.evaluation.naming import register_resolver
+from eiip.evaluation.results import COLUMNS, ResultsStore
+from eiip.io import InputError, read_image, read_mask
+from eiip.training import train
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST_INTERNAL = ["colorizer.options.levels=1", "colorizer.options.steps=5"]
+
+
+@pytest.fixture(scope="module")
+def sample_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return ensure_sample_shards(tmp_path_factory.mktemp("sample-shards"))
+
+
+@pytest.fixture(autouse=True)
+def mask_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    cache = tmp_path_factory.mktemp("eiip-cache")
+    monkeypatch.setenv("EIIP_CACHE", str(cache))
+    monkeypatch.setenv("TORCH_HOME", str(cache / "torch"))  # no ImageNet weights: LPIPS unavailable
+    return cache
+
+
+def compose_eval(shards: Path, *overrides: str) -> DictConfig:
+    register_resolver()
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        return compose("eval", overrides=[f"fallback_data.root={shards}", "progress=false", *overrides])
+
+
+def read_rows(run_dir: Path) -> list[dict[str, str]]:
+    with open(run_dir / "results.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_telea_with_the_internal_colorizer_out_of_the_box(sample_shards: Path, tmp_path: Path) -> None:
+    cfg = compose_eval(sample_shards, "backbone=telea", *FAST_INTERNAL)
+    summary = runner.evaluate(cfg, tmp_path)
+
+    rows = read_rows(tmp_path)
+    assert len(rows) == 2 and list(rows[0]) == list(COLUMNS)
+    for row in rows:
+        folder = tmp_path / "images" / row["key"]
+        final, target = read_image(folder / "final.png"), read_image(folder / "target.png")
+        hole = read_mask(folder / "mask.png")
+        assert final.shape == target.shape == (3, 128, 128)
+        assert (final - target).abs()[:, ~hole[0]].max() <= 1 / 255 + 1e-6  # known pixels kept
+        assert abs(float(row["hole_ratio"]) - hole.float().mean().item()) < 1e-4
+        assert 10.0 < float(row["hole_psnr"]) < float(row["psnr"]) < 60.0
+        assert 0.0 < float(row["ssim"]) <= 1.0
+        assert row["lpips"] == "nan"  # no AlexNet weights in the temporary torch.hub cache
+    assert summary["overall"]["n"] == 2
+    assert math.isclose(summary["overall"]["hole_psnr"], sum(float(r["hole_psnr"]) for r in rows) / 2, rel_tol=1e-5)
+    recorded = json.loads((tmp_path / "summary.json").read_text())
+    assert "alexnet" in recorded["lpips_unavailable"].lower()
+    assert (tmp_path / "summary.md").read_text().startswith("| rows |")
+
+
+def test_wandb_offline_run_holds_the_table_images_and_plots(sample_shards: Path, tmp_path: Path) -> None:
+    runner.evaluate(compose_eval(sample_shards, "backbone=telea", "colorizer=dt"), tmp_path)
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    media = runs[0] / "files" / "media"
+    tables = {p.name.rsplit("_", 2)[0]: json.loads(p.read_text()) for p in (media / "table" / "eval").glob("*.json")}
+    images = tables["images"]
+    assert len(images["data"]) == 2 and images["columns"][:5] == ["key", "input", "mono", "final", "target"]
+    hole_psnr = images["columns"].index("hole_psnr")
+    assert {row[hole_psnr] for row in images["data"]} == {float(r["hole_psnr"]) for r in read_rows(tmp_path)}
+    assert len(tables["hole_ratio_buckets"]["data"]) >= 1
+    assert len(list((media / "images").glob("eval/examples_*.png"))) == 2  # one strip per image
+    record = next(runs[0].glob("run-*.wandb")).read_bytes()
+    for logged in (b"wandb/scatter/v0", b"wandb/line/v0", b"eval/hole_psnr_vs_hole_ratio", b"eval/seconds_per_image"):
+        assert logged in record
+
+
+def test_rerun_after_interruption_skips_done_images_and_gives_the_same_summary(
+    sample_shards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    overrides = ("backbone=ns", "colorizer=levin", "logger=csv", "save_images=false")
+    runner.evaluate(compose_eval(sample_shards, *overrides), tmp_path / "whole")
+
+    calls: list[int] = []
+    original = runner._evaluate_batch
+
+    def interrupted_after_one(*args, **kwargs):  # noqa: ANN002, ANN003
+        calls.append(len(args[2]))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "_evaluate_batch", interrupted_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        runner.evaluate(compose_eval(sample_shards, *overrides), tmp_path / "resumed")
+    assert len(ResultsStore(tmp_path / "resumed").rows()) == 1
+    calls.clear()
+    runner.evaluate(compose_eval(sample_shards, *overrides), tmp_path / "resumed")
+    assert calls == [1]  # only the image not done before
+    summaries = [(tmp_path / run / "summary.json").read_text() for run in ("whole", "resumed")]
+    assert summaries[0] == summaries[1]
+    assert json.loads(summaries[0])["overall"]["n"] == 2
+
+
+def test_a_run_directory_of_other_settings_is_not_resumed(sample_shards: Path, tmp_path: Path) -> None:
+    runner.evaluate(compose_eval(sample_shards, "backbone=ns", "colorizer=mean", "logger=csv"), tmp_path)
+    with pytest.raises(InputError, match="colorizer"):
+        runner.evaluate(compose_eval(sample_shards, "backbone=ns", "colorizer=dt", "logger=csv"), tmp_path)
+
+
+def test_truth_stage_measures_the_colorizer_alone(sample_shards: Path, tmp_path: Path) -> None:
+    runner.evaluate(compose_eval(sample_shards, "backbone=truth", "colorizer=levin", "logger=csv"), tmp_path)
+    for row in read_rows(tmp_path):
+        assert float(row["mono_hole_psnr"]) > 50.0  # the decolorized ground truth is the completion
+
+
+def test_a_mask_set_from_eiip_masks_is_used_and_its_size_checked(sample_shards: Path, tmp_path: Path) -> None:
+    masks = tmp_path / "masks"
+    assert eiip_main(["masks", "--out", str(masks), "--n", "2", "--size", "128x128", "--kind", "rect",
+                      "--ratio", "0.3-0.4", "--seed", "3", "--quiet"]) == 0
+    runner.evaluate(compose_eval(sample_shards, "backbone=telea", "colorizer=mean", "logger=csv",
+                                 f"mask_set={masks}"), tmp_path / "run")
+    for row in read_rows(tmp_path / "run"):
+        assert 0.3 <= float(row["hole_ratio"]) <= 0.4
+        used = read_mask(tmp_path / "run" / "images" / row["key"] / "mask.png")
+        assert (used == read_mask(masks / f"{int(row['position']):05d}.png")).all()
+    small = tmp_path / "small"
+    assert eiip_main(["masks", "--out", str(small), "--n", "2", "--size", "64x64", "--quiet"]) == 0
+    with pytest.raises(InputError, match="64x64"):
+        runner.evaluate(compose_eval(sample_shards, "backbone=telea", "colorizer=mean", "logger=csv",
+                                     f"mask_set={small}"), tmp_path / "run2")
+
+
+def test_generated_mask_sets_are_stored_once_and_reused(sample_shards: Path, tmp_path: Path, mask_cache: Path) -> None:
+    runner.evaluate(compose_eval(sample_shards, "backbone=telea", "colorizer=mean", "logger=csv"), tmp_path / "a")
+    stored = list((mask_cache / "mask-sets").iterdir())
+    assert len(stored) == 1 and (stored[0] / "index.json").is_file()
+    runner.evaluate(compose_eval(sample_shards, "backbone=ns", "colorizer=mean", "logger=csv"), tmp_path / "b")
+    assert list((mask_cache / "mask-sets").iterdir()) == stored
+    ratios_a = [r["hole_ratio"] for r in read_rows(tmp_path / "a")]
+    assert ratios_a == [r["hole_ratio"] for r in read_rows(tmp_path / "b")]  # same masks for both stages
+
+
+def test_without_a_stage_the_error_says_what_to_pass(sample_shards: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="ckpt"):
+        runner.evaluate(compose_eval(sample_shards, "colorizer=mean", "logger=csv"), tmp_path)
+
+
+@pytest.mark.parametrize("bottleneck", ["mono", "rgb"])
+def test_train_then_evaluate_a_checkpoint_on_its_own_data(sample_shards: Path, tmp_path: Path, bottleneck: str) -> None:
+    overrides = [f"bottleneck={bottleneck}", "logger=csv", f"data.root={sample_shards}", "data.train_size=[64,64]",
+                 "data.test_size=[64,64]", "data.batch_size=2", "trainer.max_steps=1", "+trainer.limit_val_batches=0",
+                 "trainer.enable_progress_bar=false", "backbone.stages=null", "backbone.losses={l1: 1.0}",
+                 "eval_after=true", "eval_overrides=['colorizer=levin','logger=csv','progress=false']"]
+    register_resolver()
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        train(compose("train", overrides=overrides), tmp_path)
+        rows = read_rows(tmp_path / "eval")
+    assert len(rows) == 2
+    settings = json.loads((tmp_path / "eval" / "eval_settings.json").read_text())
+    assert settings["data"]["test_size"] == [64, 64] and settings["data"]["name"] == "sample"
+    expected = "levin" if bottleneck == "mono" else "none (rgb output)"
+    assert settings["colorizer"]["name"] == expected
+    for row in rows:
+        assert 0.0 < float(row["hole_psnr"]) < float(row["psnr"])
+        mono = read_image(tmp_path / "eval" / "images" / row["key"] / "mono.png")
+        assert mono.shape[-2:] == (64, 64)
