@@ -1,0 +1,97 @@
+"""Sweep YAMLs (W&B) and their Hydra --multirun twins: they parse, agree, and every command composes and starts."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+
+from eiip.evaluation.naming import register_resolver
+
+ROOT = Path(__file__).resolve().parents[1]
+SWEEPS = sorted((ROOT / "sweeps").glob("*.yaml"))
+CONFIG_OF = {"train.py": "train", "eval.py": "eval"}
+
+
+def load_sweep(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def grid_commands(sweep: dict) -> list[list[str]]:
+    """The `key=value` arguments W&B's ${args_no_hyphens} passes, for every point of the grid."""
+    keys, choices = [], []
+    for key, spec in sweep["parameters"].items():
+        keys.append(key)
+        choices.append(spec["values"] if "values" in spec else [spec["value"]])
+    return [[f"{k}={v}" for k, v in zip(keys, point)] for point in itertools.product(*choices)]
+
+
+def experiment_grid(name: str) -> dict[str, list[str]]:
+    """The sweeper params of conf/experiment/NAME.yaml, split into choices."""
+    params = yaml.safe_load((ROOT / "conf" / "experiment" / f"{name}.yaml").read_text())["hydra"]["sweeper"]["params"]
+    return {key: _split_choices(str(value)) for key, value in params.items()}
+
+
+def _split_choices(text: str) -> list[str]:
+    choices, depth, current = [], 0, ""
+    for char in text:
+        depth += char == "["
+        depth -= char == "]"
+        if char == "," and depth == 0:
+            choices.append(current)
+            current = ""
+        else:
+            current += char
+    return [*choices, current]
+
+
+def test_there_is_a_sweep_for_every_paper_table_and_figure() -> None:
+    assert {p.stem for p in SWEEPS} == {"table1", "table2", "table3", "fig9"}
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)
+def test_sweep_uses_the_standard_hydra_command(path: Path) -> None:
+    sweep = load_sweep(path)
+    assert sweep["program"] in CONFIG_OF
+    assert sweep["method"] == "grid"
+    assert sweep["command"] == ["${env}", "python", "${program}", "${args_no_hyphens}"]
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)
+def test_sweep_grid_equals_its_hydra_multirun_experiment(path: Path) -> None:
+    sweep = load_sweep(path)
+    swept = {key: [str(v) for v in spec["values"]] for key, spec in sweep["parameters"].items() if "values" in spec}
+    assert experiment_grid(path.stem) == swept
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)
+def test_every_grid_point_composes(path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("EIIP_DATA", str(tmp_path))
+    sweep = load_sweep(path)
+    register_resolver()
+    commands = grid_commands(sweep)
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        for arguments in commands:
+            cfg = compose(CONFIG_OF[sweep["program"]], overrides=arguments)
+            assert cfg.data.root == f"{tmp_path}/{cfg.data.name}"
+            assert cfg.name if sweep["program"] == "eval.py" else cfg.run_name
+    assert len(commands) == {"table1": 32, "table2": 16, "table3": 20, "fig9": 10}[path.stem]
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)
+def test_the_sweep_command_starts(path: Path, tmp_path: Path) -> None:
+    """A dry run of the first grid point through the real program: Hydra parses and resolves the command."""
+    sweep = load_sweep(path)
+    arguments = grid_commands(sweep)[0]
+    env = os.environ | {"EIIP_DATA": str(tmp_path)}
+    result = subprocess.run([sys.executable, sweep["program"], *arguments, "--cfg", "job", "--resolve"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    printed = yaml.safe_load(result.stdout)
+    assert printed["data"]["root"].startswith(str(tmp_path))
