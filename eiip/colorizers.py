@@ -20,6 +20,9 @@ Interface (:class:`Colorizer`)::
 * returns (3, H, W) float32 in [0, 1] on the device of ``mono``: a colorization of the whole image
   (the caller composites the known pixels back, see :func:`eiip.color.composite`).
 
+:func:`colorize_batch` colorizes K images of one size, (K, C, H, W) tensors, at once: the internal
+colorizers fit the K images together, the others are called on each image in turn.
+
 All colorizers work in NTSC YIQ (:func:`eiip.color.rgb_to_yiq`), whose Y is exactly the paper's
 monochrome, so the output has Y == ``mono`` wherever RGB clipping does not kick in.
 
@@ -49,6 +52,7 @@ __all__ = [
     "Colorizer",
     "ColorizerFactory",
     "check_colorize_inputs",
+    "colorize_batch",
     "colorizer_names",
     "domain_transform_colorize",
     "get_colorizer",
@@ -205,6 +209,44 @@ def _to_rgb(y: np.ndarray, chroma: np.ndarray, like: torch.Tensor) -> torch.Tens
     yiq = torch.from_numpy(np.concatenate([y[None], chroma], axis=0))
     rgb = yiq_to_rgb(yiq).clamp_(0.0, 1.0)
     return rgb.to(device=like.device, dtype=torch.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# Batches
+# --------------------------------------------------------------------------------------------
+
+
+def _check_colorize_batch_inputs(monos: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tensor) -> None:
+    """Validate (K, 1, H, W) monos, (K, 3, H, W) rgb_known and (K, 1, H, W) known, K >= 1, image by image."""
+    for arg_name, value in (("monos", monos), ("rgb_known", rgb_known), ("known", known)):
+        if not isinstance(value, torch.Tensor) or value.ndim != 4:
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise ValueError(f"{arg_name} must be a (K, C, H, W) tensor, got {shape}")
+    if not monos.shape[0] == rgb_known.shape[0] == known.shape[0] >= 1:
+        raise ValueError(
+            f"monos, rgb_known and known must hold the same number K >= 1 of images, got "
+            f"{tuple(monos.shape)}, {tuple(rgb_known.shape)}, {tuple(known.shape)}"
+        )
+    for index, image in enumerate(zip(monos, rgb_known, known)):
+        try:
+            check_colorize_inputs(*image)
+        except ValueError as error:
+            raise ValueError(f"image {index} of the batch: {error}") from None
+
+
+def colorize_batch(
+    colorizer: Colorizer, monos: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tensor
+) -> torch.Tensor:
+    """Colorize K images of one size: (K, 1, H, W) monos, (K, 3, H, W) rgb_known, (K, 1, H, W) bool known.
+
+    Returns (K, 3, H, W). A colorizer with a ``colorize_batch`` method (the internal colorizers, which
+    fit the K images at once) gets the whole batch; any other is called on each image in turn.
+    """
+    _check_colorize_batch_inputs(monos, rgb_known, known)
+    batched = getattr(colorizer, "colorize_batch", None)
+    if callable(batched):
+        return batched(monos, rgb_known, known)
+    return torch.stack([colorizer(*image) for image in zip(monos, rgb_known, known)])
 
 
 # --------------------------------------------------------------------------------------------

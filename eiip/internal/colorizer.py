@@ -4,18 +4,24 @@ Level 0 maps the coarsest monochrome to RGB; level n maps the monochrome at its 
 concatenated with the bilinearly upsampled output of level n-1. Each level is a fresh generator
 trained with Adam on a reconstruction loss over the known pixels of its level only; the last
 level's output colorizes the hole (paper section 3.3).
+
+`fit_batch` fits K images of one size at once: per level, the K images' generators run side by side
+as one network of grouped convolutions (eiip.internal.batched); `fit` is the case K = 1.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from eiip.color import composite
+from eiip.internal.batched import PackedGenerators
 from eiip.internal.config import InternalConfig
 from eiip.internal.generator import ColorGenerator
 from eiip.internal.pyramid import ColorHint, Pyramid, add_hints, build_pyramid
@@ -31,11 +37,20 @@ class InternalResult:
     seconds: float = 0.0
 
 
-def masked_loss(output: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, kind: str) -> torch.Tensor:
-    """Weighted mean L1 or squared error; `weight` is (B, 1, h, w), zero in the hole (bool = known mask)."""
+def masked_losses(output: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, kind: str) -> torch.Tensor:
+    """Per-image weighted mean L1 or squared error, shape (B,).
+
+    `weight` is (B, 1, h, w), zero in the hole (or the bool known mask).
+    """
     error = (output - target).abs() if kind == "l1" else (output - target).square()
     weight = weight.to(error.dtype)
-    return (error * weight).sum() / (weight.sum() * output.shape[1]).clamp_min(1.0)
+    dims = tuple(range(1, output.ndim))
+    return (error * weight).sum(dims) / (weight.sum(dims) * output.shape[1]).clamp_min(1.0)
+
+
+def masked_loss(output: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, kind: str) -> torch.Tensor:
+    """The sum over the batch of `masked_losses` (for one image: its weighted mean error)."""
+    return masked_losses(output, target, weight, kind).sum()
 
 
 def level_input(mono: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:
@@ -44,6 +59,42 @@ def level_input(mono: torch.Tensor, previous: torch.Tensor | None) -> torch.Tens
         return mono
     upsampled = F.interpolate(previous, size=mono.shape[-2:], mode="bilinear", align_corners=False)
     return torch.cat([mono, upsampled], dim=1)
+
+
+def stack_pyramids(pyramids: Sequence[Pyramid]) -> Pyramid:
+    """One pyramid of K same-size images: every level's (1, C, h, w) tensors concatenated to (K, C, h, w)."""
+    return Pyramid(
+        *([torch.cat(level) for level in zip(*(getattr(p, f.name) for p in pyramids))] for f in fields(Pyramid))
+    )
+
+
+def batch_size(monos: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tensor) -> int:
+    """K of (K, 1, H, W) monos, (K, 3, H, W) rgb_known and (K, 1, H, W) known; ValueError if they do not fit."""
+    for name, tensor, channels in (("monos", monos, 1), ("rgb_known", rgb_known, 3), ("known", known, 1)):
+        if not isinstance(tensor, torch.Tensor) or tensor.ndim != 4 or tensor.shape[1] != channels:
+            shape = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
+            raise ValueError(f"{name} must be a tensor of shape (K, {channels}, H, W), got {shape}")
+    if len({(t.shape[0], *t.shape[-2:]) for t in (monos, rgb_known, known)}) != 1:
+        raise ValueError(
+            "monos, rgb_known and known must share K, H and W, got "
+            f"{tuple(monos.shape)}, {tuple(rgb_known.shape)}, {tuple(known.shape)}"
+        )
+    if monos.shape[0] == 0:
+        raise ValueError("empty batch: no image to fit")
+    return monos.shape[0]
+
+
+T = TypeVar("T")
+
+
+def per_image(values: Sequence[T] | None, default: T, count: int, name: str) -> list[T]:
+    """`values` as a list of one entry per image (`default` for all when None); ValueError on a wrong length."""
+    if values is None:
+        return [default] * count
+    values = list(values)
+    if len(values) != count:
+        raise ValueError(f"{name} has {len(values)} entries for a batch of {count} images")
+    return values
 
 
 class InternalColorizer:
@@ -75,56 +126,103 @@ class InternalColorizer:
         hints: list[ColorHint] | None = None,
     ) -> InternalResult:
         """Fit the pyramid on (1,H,W) mono, (3,H,W) rgb_known, (1,H,W) bool known; return the colorization."""
-        started = time.perf_counter()
-        config = self.config
-        mono, rgb_known, known = (t.to(self.device) for t in (mono.float(), rgb_known.float(), known.bool()))
-        pyramid = build_pyramid(mono, rgb_known, known, config.levels, config.downsample)
-        pyramid = add_hints(pyramid, hints or [], radius=config.hint_radius, weight=config.hint_weight)
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            torch.manual_seed(self.seed)
-            output, losses = self._fit_pyramid(pyramid)
-        colorized = output[0].clamp(0, 1)
-        return InternalResult(
-            colorized=colorized,
-            composite=composite(colorized, rgb_known, known),
-            final_losses=losses,
-            seconds=time.perf_counter() - started,
-        )
+        return self.fit_batch(mono[None], rgb_known[None], known[None], [hints or []], [self.seed])[0]
 
-    def _fit_pyramid(self, pyramid: Pyramid) -> tuple[torch.Tensor, list[float]]:
+    def fit_batch(
+        self,
+        monos: torch.Tensor,
+        rgb_known: torch.Tensor,
+        known: torch.Tensor,
+        hints: Sequence[list[ColorHint]] | None = None,
+        seeds: Sequence[int] | None = None,
+    ) -> list[InternalResult]:
+        """Fit K images of one size at once: (K,1,H,W) monos, (K,3,H,W) rgb_known, (K,1,H,W) bool known.
+
+        `hints` and `seeds` give one hint list and one seed per image (default: none, `self.seed`); the
+        result's `seconds` is the batch's time divided by K. Result k is `fit` of image k with seed
+        `seeds[k]` computed with grouped convolutions: bit for bit where these round like the single
+        ones (K = 1; CPU with oneDNN disabled), otherwise up to their rounding differences, which the
+        training amplifies step after step (see eiip.internal.batched).
+        """
+        started = time.perf_counter()
+        count = batch_size(monos, rgb_known, known)
+        hints = per_image(hints, [], count, "hints")
+        seeds = per_image(seeds, self.seed, count, "seeds")
+        monos, rgb_known, known = (t.to(self.device) for t in (monos.float(), rgb_known.float(), known.bool()))
+        pyramid = stack_pyramids([self._pyramid(*image) for image in zip(monos, rgb_known, known, hints)])
+        output, losses = self._fit_pyramid(pyramid, [self._generators(seed) for seed in seeds])
+        colorized = output.clamp(0, 1)
+        seconds = (time.perf_counter() - started) / count
+        return [
+            InternalResult(colorized=c, composite=composite(c, r, k), final_losses=list(image_losses), seconds=seconds)
+            for c, r, k, image_losses in zip(colorized, rgb_known, known, zip(*losses))
+        ]
+
+    def colorize_batch(
+        self,
+        monos: torch.Tensor,
+        rgb_known: torch.Tensor,
+        known: torch.Tensor,
+        hints: Sequence[list[ColorHint]] | None = None,
+        seeds: Sequence[int] | None = None,
+    ) -> torch.Tensor:
+        """The (K, 3, H, W) colorizations of `fit_batch`."""
+        return torch.stack([r.colorized for r in self.fit_batch(monos, rgb_known, known, hints, seeds)])
+
+    def _pyramid(
+        self, mono: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tensor, hints: list[ColorHint]
+    ) -> Pyramid:
+        config = self.config
+        pyramid = build_pyramid(mono, rgb_known, known, config.levels, config.downsample)
+        return add_hints(pyramid, hints, radius=config.hint_radius, weight=config.hint_weight)
+
+    def _generators(self, seed: int) -> list[ColorGenerator]:
+        """Fresh generators of every level, initialised from `seed` alone; the global RNG is left untouched."""
+        config = self.config
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            # level 0 sees the monochrome; later levels also the previous level's RGB (see level_input)
+            return [
+                ColorGenerator(1 if level == 0 else 4, 3, config.width, config.blocks) for level in range(config.levels)
+            ]
+
+    def _fit_pyramid(
+        self, pyramid: Pyramid, generators: list[list[ColorGenerator]]
+    ) -> tuple[torch.Tensor, list[list[float]]]:
+        """Fit level by level, generators[k][level] for image k; the (K,3,H,W) output and losses[level][k]."""
         config = self.config
         previous: torch.Tensor | None = None
-        losses: list[float] = []
+        losses: list[list[float]] = []
         with tqdm(total=sum(config.steps), desc="internal", disable=not self.progress, leave=False) as bar:
             for level in range(pyramid.levels):
                 net_input = level_input(pyramid.mono[level], previous)
-                generator = ColorGenerator(net_input.shape[1], 3, config.width, config.blocks).to(self.device)
-                loss = self._fit_level(generator, net_input, pyramid.rgb[level], pyramid.weight[level], level, bar)
-                losses.append(loss)
+                network = PackedGenerators([image[level] for image in generators]).to(self.device)
+                target, weight = pyramid.rgb[level], pyramid.weight[level]
+                losses.append(self._fit_level(network, net_input, target, weight, level, bar))
                 with torch.no_grad():
-                    previous = generator(net_input)
+                    previous = network(net_input)
         assert previous is not None
         return previous, losses
 
     def _fit_level(
         self,
-        generator: ColorGenerator,
+        network: PackedGenerators,
         net_input: torch.Tensor,
         target: torch.Tensor,
         weight: torch.Tensor,
         level: int,
         bar: tqdm,
-    ) -> float:
+    ) -> list[float]:
+        """Train one level's packed generators on the sum of the per-image losses; each image's final loss."""
         config = self.config
-        optimizer = torch.optim.Adam(generator.parameters(), lr=config.lrs[level])
+        optimizer = torch.optim.Adam(network.parameters(), lr=config.lrs[level])
         bar.set_postfix(level=f"{level + 1}/{config.levels}", size="x".join(map(str, target.shape[-2:])))
-        loss_value = float("nan")
         for _ in range(config.steps[level]):
             optimizer.zero_grad(set_to_none=True)
-            loss = masked_loss(generator(net_input), target, weight, config.loss)
-            loss.backward()
+            losses = masked_losses(network(net_input), target, weight, config.loss)
+            losses.sum().backward()
             optimizer.step()
-            loss_value = loss.item()
             bar.update(1)
-        bar.set_postfix(level=f"{level + 1}/{config.levels}", loss=f"{loss_value:.4f}")
-        return loss_value
+        final = losses.detach().tolist()
+        bar.set_postfix(level=f"{level + 1}/{config.levels}", loss=f"{sum(final) / len(final):.4f}")
+        return final
