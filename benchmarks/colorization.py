@@ -6,8 +6,15 @@ colorizer; we report PSNR (whole image and hole only) and SSIM of the composite 
 and wall seconds per image. Results are appended to a JSONL file as they finish, so an interrupted
 run resumes where it stopped (rows are keyed by photo, mask, colorizer and settings).
 
-    python benchmarks/colorization.py                       # all photos, both masks, all colorizers
+    python benchmarks/colorization.py                       # all photos, both masks, the default colorizers
     python benchmarks/colorization.py --colorizers levin dt --photos astronaut coffee
+    python benchmarks/colorization.py --colorizers internal --preset reference fast      # speed vs quality
+    python benchmarks/colorization.py --colorizers internal --batch 4 --device cuda
+    python benchmarks/colorization.py --colorizers internal --preset reference fast --size 512x640 --photos china flower
+
+`internal` runs once per `--preset` (rows are labelled internal:PRESET); `--batch K` fits K pairs at
+once (seconds per image = batch seconds / K). Peak memory: the process's resident set above its
+level before the call (CPU, sampled every 10 ms) or torch's peak allocation (CUDA).
 """
 
 from __future__ import annotations
@@ -17,16 +24,20 @@ import datetime
 import json
 import platform
 import statistics
+import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from eiip.color import composite, rgb_to_mono
-from eiip.colorizers import colorizer_names, get_colorizer
-from eiip.data.samples import SAMPLE_PHOTOS, load_sample_photo
+from eiip.colorizers import INTERNAL_COLORIZERS, colorize_batch, colorizer_names, get_colorizer
+from eiip.data.samples import ALL_PHOTOS, SAMPLE_PHOTOS, load_sample_photo
+from eiip.internal.config import PRESETS
 from eiip.masks import generate_mask
 from eiip.metrics import hole_psnr, psnr, ssim
 
@@ -34,37 +45,80 @@ MASK_KINDS = ("rect", "freeform")
 HOLE_RATIO = (0.2, 0.4)
 
 
-def benchmark_mask(kind: str, photo_index: int, size: int, seed: int) -> torch.Tensor:
+def benchmark_mask(kind: str, photo_index: int, size: tuple[int, int], seed: int) -> torch.Tensor:
     """The fixed (1, H, W) bool hole of one (photo, mask kind) pair."""
     rng = np.random.default_rng([seed, photo_index, MASK_KINDS.index(kind)])
-    return torch.from_numpy(generate_mask(kind, size, size, rng, ratio=HOLE_RATIO))[None]
+    return torch.from_numpy(generate_mask(kind, *size, rng, ratio=HOLE_RATIO))[None]
 
 
-def run_pair(name: str, options: dict, photo: torch.Tensor, hole: torch.Tensor) -> dict:
-    """Colorize one photo with one colorizer; returns metrics and wall seconds."""
-    known = ~hole
-    rgb_known = composite(torch.ones_like(photo), photo, known)
-    colorizer = get_colorizer(name, **options)
-    started = time.perf_counter()
-    colorized = colorizer(rgb_to_mono(photo), rgb_known, known)
-    seconds = time.perf_counter() - started
-    result = composite(colorized.cpu(), photo, known)
-    return {
-        "psnr": psnr(result, photo),
-        "hole_psnr": hole_psnr(result, photo, known),
-        "ssim": ssim(result, photo),
-        "seconds": seconds,
-        "hole_ratio": float(hole.float().mean()),
-    }
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * 4096
 
 
-def colorizer_options(name: str, args: argparse.Namespace) -> dict:
-    if not name.startswith("internal"):
+@contextmanager
+def peak_memory(device: str) -> Iterator[dict]:
+    """Measures the peak memory of the block in MiB into the yielded dict's 'peak_mib'."""
+    record: dict = {}
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        yield record
+        record["peak_mib"] = (torch.cuda.max_memory_allocated() - base) / 2**20
+        return
+    base, peak, stop = _rss_bytes(), [0], threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.01):
+            peak[0] = max(peak[0], _rss_bytes())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield record
+    finally:
+        stop.set()
+        sampler.join()
+        record["peak_mib"] = max(0, max(peak[0], _rss_bytes()) - base) / 2**20
+
+
+def run_pairs(label: str, options: dict, photos: list[torch.Tensor], holes: list[torch.Tensor], device: str) -> list[dict]:
+    """Colorize K (photo, hole) pairs with one colorizer at once; metrics per pair, seconds = batch time / K."""
+    known = torch.stack([~hole for hole in holes])
+    truth = torch.stack(photos)
+    rgb_known = composite(torch.ones_like(truth), truth, known)
+    colorizer = get_colorizer(label.split(":")[0], **options)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    with peak_memory(device) as memory:
+        started = time.perf_counter()
+        colorized = colorize_batch(colorizer, rgb_to_mono(truth), rgb_known, known)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        seconds = (time.perf_counter() - started) / len(photos)
+    rows = []
+    for result, photo, keep, hole in zip(composite(colorized.cpu(), truth, known), photos, known, holes):
+        rows.append({"psnr": psnr(result, photo), "hole_psnr": hole_psnr(result, photo, keep), "ssim": ssim(result, photo),
+                     "seconds": seconds, "peak_mib": memory["peak_mib"], "hole_ratio": float(hole.float().mean())})
+    return rows
+
+
+def colorizer_options(label: str, args: argparse.Namespace) -> dict:
+    name, _, preset = label.partition(":")
+    if name not in INTERNAL_COLORIZERS:
         return {}
     options = {"seed": args.seed, "progress": not args.quiet, "device": args.device}
+    if preset:
+        options["preset"] = preset
     if args.steps is not None:
         options["steps"] = args.steps
     return options
+
+
+def colorizer_labels(args: argparse.Namespace) -> list[str]:
+    """`internal` once per preset (internal:PRESET), the other colorizers as named."""
+    return [label for name in args.colorizers
+            for label in ([f"{name}:{preset}" for preset in args.preset] if name == "internal" else [name])]
 
 
 def load_done(path: Path) -> dict[str, dict]:
@@ -74,46 +128,75 @@ def load_done(path: Path) -> dict[str, dict]:
     return {row["key"]: row for row in rows}
 
 
-def summary_table(rows: list[dict], colorizers: list[str]) -> str:
-    """Mean metrics per colorizer and mask kind, as Markdown."""
+def _mean(group: list[dict], key: str) -> float:
+    values = [r[key] for r in group if r.get(key) is not None]
+    return statistics.fmean(values) if values else float("nan")
+
+
+def summary_table(rows: list[dict], labels: list[str]) -> str:
+    """Mean metrics, speed and memory per colorizer and mask kind, as Markdown."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for row in rows:
         groups[(row["colorizer"], row["mask"])].append(row)
     lines = [
-        "| colorizer | mask | images | PSNR | hole PSNR | SSIM | s / image |",
-        "|---|---|---|---|---|---|---|",
+        "| colorizer | mask | images | PSNR | hole PSNR | SSIM | s / image | images / s | peak MiB |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for name in colorizers:
+    for label in labels:
         for kind in MASK_KINDS:
-            group = groups.get((name, kind), [])
-            if not group:
-                continue
-            mean = {k: statistics.fmean(r[k] for r in group) for k in ("psnr", "hole_psnr", "ssim", "seconds")}
-            lines.append(
-                f"| {name} | {kind} | {len(group)} | {mean['psnr']:.2f} | {mean['hole_psnr']:.2f} "
-                f"| {mean['ssim']:.4f} | {mean['seconds']:.2f} |"
-            )
+            group = groups.get((label, kind), [])
+            if group:
+                seconds = _mean(group, "seconds")
+                lines.append(
+                    f"| {label} | {kind} | {len(group)} | {_mean(group, 'psnr'):.2f} | {_mean(group, 'hole_psnr'):.2f} "
+                    f"| {_mean(group, 'ssim'):.4f} | {seconds:.2f} | {1 / seconds:.3f} | {_mean(group, 'peak_mib'):.0f} |"
+                )
     return "\n".join(lines)
 
 
-def pair_table(rows: list[dict], colorizers: list[str]) -> str:
+def speedup_table(rows: list[dict], labels: list[str], baseline: str = "internal:reference") -> str:
+    """Wall-time ratio and hole-PSNR difference of each internal preset against `baseline`, per mask kind."""
+    lines = ["| colorizer | mask | speed-up vs reference | hole PSNR - reference (dB) |", "|---|---|---|---|"]
+    for label in labels:
+        if not label.startswith("internal:") or label == baseline:
+            continue
+        for kind in MASK_KINDS:
+            mine = {r["photo"]: r for r in rows if r["colorizer"] == label and r["mask"] == kind}
+            base = {r["photo"]: r for r in rows if r["colorizer"] == baseline and r["mask"] == kind}
+            shared = sorted(mine.keys() & base.keys())
+            if shared:
+                ratio = sum(base[p]["seconds"] for p in shared) / sum(mine[p]["seconds"] for p in shared)
+                gap = statistics.fmean(mine[p]["hole_psnr"] - base[p]["hole_psnr"] for p in shared)
+                lines.append(f"| {label} | {kind} | {ratio:.1f}x | {gap:+.2f} |")
+    return "\n".join(lines)
+
+
+def pair_table(rows: list[dict], labels: list[str]) -> str:
     """Hole PSNR of every (photo, mask) pair per colorizer, as Markdown."""
     by_pair: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
     for row in rows:
         by_pair[(row["photo"], row["mask"])][row["colorizer"]] = row["hole_psnr"]
-    lines = ["| photo | mask | " + " | ".join(colorizers) + " |", "|---|---|" + "---|" * len(colorizers)]
+    lines = ["| photo | mask | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
     for (photo, kind), values in sorted(by_pair.items()):
-        cells = [f"{values[c]:.2f}" if c in values else "-" for c in colorizers]
+        cells = [f"{values[c]:.2f}" if c in values else "-" for c in labels]
         lines.append(f"| {photo} | {kind} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    height, _, width = text.partition("x")
+    return int(height), int(width or height)
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--photos", nargs="+", default=list(SAMPLE_PHOTOS), choices=SAMPLE_PHOTOS)
+    parser.add_argument("--photos", nargs="+", default=list(SAMPLE_PHOTOS), choices=ALL_PHOTOS)
     parser.add_argument("--colorizers", nargs="+", default=["internal", "internal-base", "levin", "dt", "mean"],
                         choices=colorizer_names())
-    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--preset", nargs="+", default=["fast"], choices=PRESETS,
+                        help="presets of the internal colorizer (one row each; default fast)")
+    parser.add_argument("--batch", type=int, default=1, help="pairs fitted at once by the internal colorizers")
+    parser.add_argument("--size", type=parse_size, default=(256, 256), help="SIZE or HxW (default 256)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the masks and the internal colorizers")
     parser.add_argument("--steps", type=int, default=None, help="override Adam steps per level (internal)")
     parser.add_argument("--device", default="cpu")
@@ -123,36 +206,45 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def row_key(photo: str, kind: str, label: str, args: argparse.Namespace, batch: int) -> str:
+    size = args.size[0] if args.size[0] == args.size[1] else "x".join(map(str, args.size))
+    extra = [] if batch == 1 and args.device == "cpu" else [batch, args.device]
+    return json.dumps([photo, kind, label, size, args.seed, args.steps, *extra])
+
+
 def main() -> None:
     args = parse_args()
     args.results.parent.mkdir(parents=True, exist_ok=True)
     done = load_done(args.results)
+    pairs = [(name, kind, load_sample_photo(name, args.size), benchmark_mask(kind, ALL_PHOTOS.index(name), args.size, args.seed))
+             for name in args.photos for kind in MASK_KINDS]
+    labels = colorizer_labels(args)
+    machine = f"{platform.machine()} {torch.get_num_threads()} threads" + (
+        f", {torch.cuda.get_device_name()}" if args.device.startswith("cuda") else "")
     rows = []
-    for photo_index, photo_name in enumerate(SAMPLE_PHOTOS):
-        if photo_name not in args.photos:
-            continue
-        photo = load_sample_photo(photo_name, args.size)
-        for kind in MASK_KINDS:
-            hole = benchmark_mask(kind, photo_index, args.size, args.seed)
-            for name in args.colorizers:
-                options = colorizer_options(name, args)
-                key = json.dumps([photo_name, kind, name, args.size, args.seed, options.get("steps")])
-                if key not in done and not args.report:
-                    row = {"key": key, "photo": photo_name, "mask": kind, "colorizer": name,
-                           **run_pair(name, options, photo, hole),
-                           "machine": f"{platform.machine()} {torch.get_num_threads()} threads",
-                           "date": datetime.date.today().isoformat()}
-                    with args.results.open("a") as handle:
-                        handle.write(json.dumps(row) + "\n")
-                    done[key] = row
-                    print(f"{photo_name:10s} {kind:8s} {name:14s} hole PSNR {row['hole_psnr']:6.2f} dB "
-                          f"PSNR {row['psnr']:6.2f} dB  {row['seconds']:7.2f} s", flush=True)
-                if key in done:
-                    rows.append(done[key])
-    print(f"\n## {args.size}x{args.size}, {len(args.photos)} photos, seed {args.seed}\n")
-    print(summary_table(rows, args.colorizers))
+    for label in labels:
+        batch = args.batch if label.split(":")[0] in INTERNAL_COLORIZERS else 1
+        pending = [p for p in pairs if row_key(p[0], p[1], label, args, batch) not in done]
+        for start in range(0, 0 if args.report else len(pending), batch):
+            chunk = pending[start:start + batch]
+            measured = run_pairs(label, colorizer_options(label, args), [p[2] for p in chunk], [p[3] for p in chunk],
+                                 args.device)
+            for (photo_name, kind, _, _), values in zip(chunk, measured):
+                key = row_key(photo_name, kind, label, args, batch)
+                row = {"key": key, "photo": photo_name, "mask": kind, "colorizer": label, "batch": batch, **values,
+                       "machine": machine, "date": datetime.date.today().isoformat()}
+                with args.results.open("a") as handle:
+                    handle.write(json.dumps(row) + "\n")
+                done[key] = row
+                print(f"{photo_name:10s} {kind:8s} {label:18s} hole PSNR {row['hole_psnr']:6.2f} dB "
+                      f"PSNR {row['psnr']:6.2f} dB  {row['seconds']:7.2f} s  {row['peak_mib']:6.0f} MiB", flush=True)
+        rows += [done[k] for k in (row_key(p[0], p[1], label, args, batch) for p in pairs) if k in done]
+    print(f"\n## {'x'.join(map(str, args.size))}, {len(args.photos)} photos, seed {args.seed}, batch {args.batch}, "
+          f"{args.device}\n")
+    print(summary_table(rows, labels))
+    print("\n" + speedup_table(rows, labels))
     print("\nHole PSNR (dB) per pair:\n")
-    print(pair_table(rows, args.colorizers))
+    print(pair_table(rows, labels))
 
 
 if __name__ == "__main__":

@@ -472,14 +472,17 @@ register_colorizer("levin")(_function_factory(levin_colorize))
 register_colorizer("dt")(_function_factory(domain_transform_colorize))
 
 
-def _internal_factory(preset: str) -> ColorizerFactory:
+def _internal_factory(default_preset: str) -> ColorizerFactory:
     def factory(
-        *, seed: int = 0, device: str | torch.device = "cpu", progress: bool = False, **settings
+        *, preset: str | None = None, seed: int = 0, device: str | torch.device = "cpu", progress: bool = False,
+        **settings,
     ) -> Colorizer:
-        return InternalColorizer(internal_preset(preset, **settings), device=device, seed=seed, progress=progress)
+        config = internal_preset(preset or default_preset, **settings)
+        return InternalColorizer(config, device=device, seed=seed, progress=progress)
 
     return factory
 
 
-register_colorizer("internal")(_internal_factory("internal"))
-register_colorizer("internal-base")(_internal_factory("internal-base"))
+INTERNAL_COLORIZERS = ("internal", "internal-base")
+register_colorizer("internal")(_internal_factory("fast"))
+register_colorizer("internal-base")(_internal_factory("base"))

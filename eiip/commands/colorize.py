@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from eiip.color import composite, rgb_to_mono
-from eiip.colorizers import colorizer_names, get_colorizer
+from eiip.colorizers import INTERNAL_COLORIZERS, colorizer_names, get_colorizer
 from eiip.internal import ColorHint
 from eiip.internal.config import PRESETS
 from eiip.io import InputError, atomic_save, load_colorize_inputs, write_image, write_mask
@@ -37,11 +37,13 @@ def colorize_image(
     args: argparse.Namespace,
 ) -> torch.Tensor:
     """Run the chosen colorizer; returns the colorization of the whole image (3, H, W)."""
-    if args.colorizer not in PRESETS:
+    if args.colorizer not in INTERNAL_COLORIZERS:
         if args.hint:
             raise InputError(f"--hint works with the internal colorizers only, not {args.colorizer!r}")
         return get_colorizer(args.colorizer)(mono, rgb, known)
-    settings = {"levels": args.levels, "steps": args.steps, "loss": args.loss}
+    settings = {"preset": args.preset, "levels": args.levels, "steps": args.steps}
+    if args.loss is not None:
+        settings["loss"] = args.loss
     colorizer = get_colorizer(args.colorizer, seed=args.seed, device=args.device, progress=not args.quiet, **settings)
     return colorizer(mono, rgb, known, hints=args.hint).cpu()
 
@@ -52,10 +54,12 @@ def add_colorizer_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, default=0, help="seed of the internal colorizer (default 0)")
     group.add_argument("--hint", type=parse_hint, action="append", default=[], metavar="X,Y,#RRGGBB",
                        help="a user color hint at pixel (x, y); repeatable (internal colorizers only)")
+    group.add_argument("--preset", choices=PRESETS, default=None,
+                       help="internal settings: fast (default), reference (the official release), paper, base")
     group.add_argument("--levels", type=int, default=None, help="pyramid levels, 1-5 (internal; default 3)")
-    group.add_argument("--steps", type=int, default=None, help="Adam steps per level (default: published 401)")
-    group.add_argument("--loss", choices=("l1", "mse"), default="l1",
-                       help="masked reconstruction loss: l1 (paper, default) or mse (official code)")
+    group.add_argument("--steps", type=int, default=None, help="Adam steps per level (default: the preset's)")
+    group.add_argument("--loss", choices=("l1", "mse"), default=None,
+                       help="masked reconstruction loss: l1 (paper) or mse (official code); default: the preset's")
     group.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                        help="torch device for the internal colorizer (default: cuda if available)")
     group.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -130,12 +130,16 @@ class PackedGenerators(nn.Module):
         self.net = pack_generators(generators)
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
-        if batch.ndim != 4 or batch.shape[0] != self.count:
-            raise ValueError(f"expected a batch of {self.count} images (K, C, H, W), got {tuple(batch.shape)}")
-        packed = batch.reshape(1, -1, *batch.shape[-2:])
+        """(K, C, H, W) -> (K, C_out, H, W), or (K, B, C, H, W) -> (K, B, C_out, H, W) for B crops per image
+        (a BatchNorm then normalizes each image's channels over its own B crops)."""
+        if batch.ndim not in (4, 5) or batch.shape[0] != self.count:
+            raise ValueError(f"expected a batch of {self.count} images (K, [B,] C, H, W), got {tuple(batch.shape)}")
+        crops = batch.shape[1] if batch.ndim == 5 else 1
+        packed = batch.reshape(self.count, crops, *batch.shape[-3:]).transpose(0, 1).reshape(crops, -1, *batch.shape[-2:])
         if self.count > 1 and packed.device.type == "cpu" and torch.backends.mkldnn.enabled:
             # oneDNN's grouped convolutions run about 1.3x faster channels-last (measured at 64x64, width 32);
             # a single generator keeps the plain layout, hence exactly the computation of unbatched fitting.
             packed = packed.contiguous(memory_format=torch.channels_last)
         output = self.net(packed)
-        return output.reshape(self.count, -1, *output.shape[-2:])
+        output = output.reshape(crops, self.count, -1, *output.shape[-2:]).transpose(0, 1)
+        return output if batch.ndim == 5 else output[:, 0]

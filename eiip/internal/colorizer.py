@@ -23,7 +23,8 @@ from tqdm.auto import tqdm
 from eiip.color import composite
 from eiip.internal.batched import PackedGenerators
 from eiip.internal.config import InternalConfig
-from eiip.internal.generator import ColorGenerator
+from eiip.internal.generator import ColorGenerator, inherit_weights
+from eiip.internal.windows import LevelWindows
 from eiip.internal.pyramid import ColorHint, Pyramid, add_hints, build_pyramid
 
 
@@ -150,7 +151,7 @@ class InternalColorizer:
         seeds = per_image(seeds, self.seed, count, "seeds")
         monos, rgb_known, known = (t.to(self.device) for t in (monos.float(), rgb_known.float(), known.bool()))
         pyramid = stack_pyramids([self._pyramid(*image) for image in zip(monos, rgb_known, known, hints)])
-        output, losses = self._fit_pyramid(pyramid, [self._generators(seed) for seed in seeds])
+        output, losses = self._fit_pyramid(pyramid, [self._generators(seed) for seed in seeds], seeds)
         colorized = output.clamp(0, 1)
         seconds = (time.perf_counter() - started) / count
         return [
@@ -187,41 +188,43 @@ class InternalColorizer:
             ]
 
     def _fit_pyramid(
-        self, pyramid: Pyramid, generators: list[list[ColorGenerator]]
+        self, pyramid: Pyramid, generators: list[list[ColorGenerator]], seeds: Sequence[int]
     ) -> tuple[torch.Tensor, list[list[float]]]:
         """Fit level by level, generators[k][level] for image k; the (K,3,H,W) output and losses[level][k]."""
         config = self.config
         previous: torch.Tensor | None = None
+        fitted: PackedGenerators | None = None
         losses: list[list[float]] = []
         with tqdm(total=sum(config.steps), desc="internal", disable=not self.progress, leave=False) as bar:
             for level in range(pyramid.levels):
                 net_input = level_input(pyramid.mono[level], previous)
                 network = PackedGenerators([image[level] for image in generators]).to(self.device)
-                target, weight = pyramid.rgb[level], pyramid.weight[level]
-                losses.append(self._fit_level(network, net_input, target, weight, level, bar))
+                if config.warm_start and fitted is not None:
+                    inherit_weights(network, fitted)
+                windows = LevelWindows(net_input, pyramid.rgb[level], pyramid.weight[level], config.crop,
+                                       config.crops_per_step, [(seed, level) for seed in seeds])
+                losses.append(self._fit_level(network, windows, level, bar))
                 with torch.no_grad():
                     previous = network(net_input)
+                fitted = network
         assert previous is not None
         return previous, losses
 
-    def _fit_level(
-        self,
-        network: PackedGenerators,
-        net_input: torch.Tensor,
-        target: torch.Tensor,
-        weight: torch.Tensor,
-        level: int,
-        bar: tqdm,
-    ) -> list[float]:
+    def _fit_level(self, network: PackedGenerators, windows: LevelWindows, level: int, bar: tqdm) -> list[float]:
         """Train one level's packed generators on the sum of the per-image losses; each image's final loss."""
         config = self.config
+        steps = config.steps[level]
         optimizer = torch.optim.Adam(network.parameters(), lr=config.lrs[level])
-        bar.set_postfix(level=f"{level + 1}/{config.levels}", size="x".join(map(str, target.shape[-2:])))
-        for _ in range(config.steps[level]):
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps) if config.schedule == "cosine" else None
+        bar.set_postfix(level=f"{level + 1}/{config.levels}", size="x".join(map(str, windows.target.shape[-2:])))
+        for _ in range(steps):
             optimizer.zero_grad(set_to_none=True)
+            net_input, target, weight = windows.sample()
             losses = masked_losses(network(net_input), target, weight, config.loss)
             losses.sum().backward()
             optimizer.step()
+            if schedule is not None:
+                schedule.step()
             bar.update(1)
         final = losses.detach().tolist()
         bar.set_postfix(level=f"{level + 1}/{config.levels}", loss=f"{sum(final) / len(final):.4f}")

@@ -30,6 +30,10 @@ class InternalConfig:
     downsample: Downsample = "area"
     hint_radius: int = 1
     hint_weight: float = 100.0
+    crop: int | None = None  # fit levels larger than crop x crop on random crops (None: whole level)
+    crops_per_step: int = 1
+    warm_start: bool = False  # level n starts from level n-1's fitted weights instead of a fresh init
+    schedule: Literal["constant", "cosine"] = "constant"  # learning rate over a level's steps
 
     def __post_init__(self) -> None:
         if not self.steps or len(self.steps) != len(self.lrs):
@@ -44,6 +48,10 @@ class InternalConfig:
             raise ValueError(f"unknown loss {self.loss!r}; expected 'l1' (paper) or 'mse' (official code)")
         if self.downsample not in ("area", "bicubic"):
             raise ValueError(f"unknown downsample {self.downsample!r}; expected 'area' or 'bicubic'")
+        if (self.crop is not None and self.crop < 8) or self.crops_per_step < 1:
+            raise ValueError(f"invalid crops: crop={self.crop} (>= 8 or None), crops_per_step={self.crops_per_step}")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"unknown schedule {self.schedule!r}; expected 'constant' or 'cosine'")
 
     @property
     def levels(self) -> int:
@@ -63,20 +71,37 @@ class InternalConfig:
         return cls.paper(levels=1, **overrides)
 
 
-PRESETS: tuple[str, ...] = ("internal", "internal-base")
+PRESETS: tuple[str, ...] = ("fast", "reference", "paper", "base")
+FAST_STEPS = 150  # per level
+
+
+def fast_settings(config: InternalConfig) -> InternalConfig:
+    """The 'fast' preset's changes to a published schedule (each one is measured in BENCHMARKS.md)."""
+    return replace(config, steps=(FAST_STEPS,) * config.levels, crop=64, crops_per_step=2, warm_start=True,
+                   schedule="cosine")
 
 
 def internal_preset(
-    name: str, *, levels: int | None = None, steps: int | None = None, **overrides: object
+    name: str = "fast", *, levels: int | None = None, steps: int | None = None, **overrides: object
 ) -> InternalConfig:
-    """The published settings of `name` ('internal': 3 levels unless `levels` says otherwise;
-    'internal-base': one level), with `steps` Adam steps per level and other fields overridden."""
-    if name == "internal":
-        config = InternalConfig.paper(levels or 3)
-    elif name == "internal-base":
+    """The settings of preset `name` (3 levels unless `levels` says otherwise), with `steps` Adam steps
+    per level and other fields overridden.
+
+    - 'reference': the official release exactly (masked MSE, bicubic image pyramid, 401 steps per level);
+    - 'paper': the paper's masked L1 with the hole-safe area pyramid (see eiip.internal.pyramid);
+    - 'fast' (default): the paper's algorithm made cheap (see README, BENCHMARKS.md);
+    - 'base': one level of 1001 steps (the paper's non-progressive ablation).
+    """
+    if name == "base":
         if levels not in (None, 1):
-            raise ValueError("internal-base has exactly one level")
+            raise ValueError("the base preset has exactly one level")
         config = InternalConfig.base()
+    elif name in ("reference", "paper", "fast"):
+        config = InternalConfig.paper(levels or 3)
+        if name == "reference":
+            config = replace(config, loss="mse", downsample="bicubic")
+        elif name == "fast":
+            config = fast_settings(config)
     else:
         raise ValueError(f"unknown internal preset {name!r}; expected one of {', '.join(PRESETS)}")
     if steps is not None:

@@ -49,3 +49,23 @@ class ColorGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+def inherit_weights(target: nn.Module, source: nn.Module) -> None:
+    """Warm start: copy `source`'s tensors into `target`'s (same architecture up to input channels).
+
+    A tensor with fewer input channels in `source` (the first convolution of level 0, which sees the
+    monochrome only) fills the leading input channels; the extra ones (the previous level's RGB)
+    start at zero, so the warm-started level first reproduces `source`'s mapping.
+    """
+    sources = dict(source.state_dict())
+    with torch.no_grad():
+        for name, tensor in target.state_dict().items():
+            inherited = sources[name]
+            if inherited.shape == tensor.shape:
+                tensor.copy_(inherited)
+            elif inherited.ndim == 4 and inherited.shape[0] == tensor.shape[0] and inherited.shape[1] < tensor.shape[1]:
+                tensor.zero_()
+                tensor[:, : inherited.shape[1]].copy_(inherited)
+            else:
+                raise ValueError(f"cannot inherit {name}: shape {tuple(inherited.shape)} -> {tuple(tensor.shape)}")
