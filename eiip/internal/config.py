@@ -72,7 +72,7 @@ class InternalConfig:
 
 
 PRESETS: tuple[str, ...] = ("fast", "reference", "paper", "base")
-FAST_STEPS = 150  # per level
+FAST_STEPS = 100  # per level
 
 
 def fast_settings(config: InternalConfig) -> InternalConfig:
