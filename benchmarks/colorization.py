@@ -13,8 +13,9 @@ run resumes where it stopped (rows are keyed by photo, mask, colorizer and setti
     python benchmarks/colorization.py --colorizers internal --preset reference fast --size 512x640 --photos china flower
 
 `internal` runs once per `--preset` (rows are labelled internal:PRESET); `--batch K` fits K pairs at
-once (seconds per image = batch seconds / K). Peak memory: the process's resident set above its
-level before the call (CPU, sampled every 10 ms) or torch's peak allocation (CUDA).
+once (seconds per image = batch seconds / K). Peak memory: the process's peak resident set during
+the call (CPU, sampled every 10 ms; it includes torch itself and memory kept from earlier calls, so
+run one preset per process for a clean figure) or torch's peak allocation (CUDA).
 """
 
 from __future__ import annotations
@@ -62,11 +63,10 @@ def peak_memory(device: str) -> Iterator[dict]:
     record: dict = {}
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
         yield record
-        record["peak_mib"] = (torch.cuda.max_memory_allocated() - base) / 2**20
+        record["peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
         return
-    base, peak, stop = _rss_bytes(), [0], threading.Event()
+    peak, stop = [_rss_bytes()], threading.Event()
 
     def sample() -> None:
         while not stop.wait(0.01):
@@ -79,7 +79,7 @@ def peak_memory(device: str) -> Iterator[dict]:
     finally:
         stop.set()
         sampler.join()
-        record["peak_mib"] = max(0, max(peak[0], _rss_bytes()) - base) / 2**20
+        record["peak_mib"] = max(peak[0], _rss_bytes()) / 2**20
 
 
 def run_pairs(label: str, options: dict, photos: list[torch.Tensor], holes: list[torch.Tensor], device: str) -> list[dict]:
@@ -193,6 +193,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--photos", nargs="+", default=list(SAMPLE_PHOTOS), choices=ALL_PHOTOS)
     parser.add_argument("--colorizers", nargs="+", default=["internal", "internal-base", "levin", "dt", "mean"],
                         choices=colorizer_names())
+    parser.add_argument("--masks", nargs="+", default=list(MASK_KINDS), choices=MASK_KINDS)
     parser.add_argument("--preset", nargs="+", default=["fast"], choices=PRESETS,
                         help="presets of the internal colorizer (one row each; default fast)")
     parser.add_argument("--batch", type=int, default=1, help="pairs fitted at once by the internal colorizers")
@@ -217,7 +218,7 @@ def main() -> None:
     args.results.parent.mkdir(parents=True, exist_ok=True)
     done = load_done(args.results)
     pairs = [(name, kind, load_sample_photo(name, args.size), benchmark_mask(kind, ALL_PHOTOS.index(name), args.size, args.seed))
-             for name in args.photos for kind in MASK_KINDS]
+             for name in args.photos for kind in args.masks]
     labels = colorizer_labels(args)
     machine = f"{platform.machine()} {torch.get_num_threads()} threads" + (
         f", {torch.cuda.get_device_name()}" if args.device.startswith("cuda") else "")
