@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from eiip.color import composite
 from eiip.internal.batched import PackedGenerators
+from eiip.internal.chroma import chroma_to_rgb
 from eiip.internal.config import InternalConfig
 from eiip.internal.generator import ColorGenerator, inherit_weights
 from eiip.internal.windows import LevelWindows
@@ -183,9 +184,19 @@ class InternalColorizer:
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed(seed)
             # level 0 sees the monochrome; later levels also the previous level's RGB (see level_input)
+            chroma = config.output == "chroma"
             return [
-                ColorGenerator(1 if level == 0 else 4, 3, config.width, config.blocks) for level in range(config.levels)
+                ColorGenerator(1 if level == 0 else 4, 2 if chroma else 3, config.width, config.blocks, sigmoid=not chroma)
+                for level in range(config.levels)
             ]
+
+    def _predict(self, network: PackedGenerators, net_input: torch.Tensor, *, training: bool = False) -> torch.Tensor:
+        """RGB of the packed generators on (K, [B,] C, h, w) inputs whose channel 0 is the monochrome
+        (chroma output: kept in gamut, except in training; see eiip.internal.chroma)."""
+        output = network(net_input)
+        if self.config.output == "rgb":
+            return output
+        return chroma_to_rgb(net_input[..., :1, :, :], output, in_gamut=not training)
 
     def _fit_pyramid(
         self, pyramid: Pyramid, generators: list[list[ColorGenerator]], seeds: Sequence[int]
@@ -205,7 +216,7 @@ class InternalColorizer:
                                        config.crops_per_step, [(seed, level) for seed in seeds])
                 losses.append(self._fit_level(network, windows, level, bar))
                 with torch.no_grad():
-                    previous = network(net_input)
+                    previous = self._predict(network, net_input)
                 fitted = network
         assert previous is not None
         return previous, losses
@@ -220,7 +231,7 @@ class InternalColorizer:
         for _ in range(steps):
             optimizer.zero_grad(set_to_none=True)
             net_input, target, weight = windows.sample()
-            losses = masked_losses(network(net_input), target, weight, config.loss)
+            losses = masked_losses(self._predict(network, net_input, training=True), target, weight, config.loss)
             losses.sum().backward()
             optimizer.step()
             if schedule is not None:

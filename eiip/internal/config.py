@@ -34,6 +34,7 @@ class InternalConfig:
     crops_per_step: int = 1
     warm_start: bool = False  # level n starts from level n-1's fitted weights instead of a fresh init
     schedule: Literal["constant", "cosine"] = "constant"  # learning rate over a level's steps
+    output: Literal["rgb", "chroma"] = "rgb"  # rgb: sigmoid RGB (paper); chroma: (I, Q) around the given mono
 
     def __post_init__(self) -> None:
         if not self.steps or len(self.steps) != len(self.lrs):
@@ -52,6 +53,8 @@ class InternalConfig:
             raise ValueError(f"invalid crops: crop={self.crop} (>= 8 or None), crops_per_step={self.crops_per_step}")
         if self.schedule not in ("constant", "cosine"):
             raise ValueError(f"unknown schedule {self.schedule!r}; expected 'constant' or 'cosine'")
+        if self.output not in ("rgb", "chroma"):
+            raise ValueError(f"unknown output {self.output!r}; expected 'rgb' (paper) or 'chroma' (keeps the mono)")
 
     @property
     def levels(self) -> int:

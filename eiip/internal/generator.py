@@ -3,6 +3,7 @@
 Architecture of the authors' release: 3x3 conv in->width + LeakyReLU(0.2); `blocks` residual blocks
 [conv3x3 (no bias), BatchNorm, LeakyReLU(0.2), conv3x3 (no bias), BatchNorm] + identity skip;
 conv3x3 width->width + BatchNorm; conv3x3 width->3 + Sigmoid; reflection padding everywhere.
+With `sigmoid=False` the head is linear (the chroma-only output, see eiip.internal.chroma).
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ class ResidualBlock(nn.Module):
 
 
 class ColorGenerator(nn.Module):
-    """One pyramid level's generator: (B, in_channels, H, W) -> (B, out_channels, H, W) in (0, 1)."""
+    """One pyramid level's generator: (B, in_channels, H, W) -> (B, out_channels, H, W), in (0, 1) with the sigmoid."""
 
-    def __init__(self, in_channels: int, out_channels: int = 3, width: int = 32, blocks: int = 8) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int = 3, width: int = 32, blocks: int = 8, *, sigmoid: bool = True
+    ) -> None:
         super().__init__()
         self.net = nn.Sequential(
             _conv3x3(in_channels, width),
@@ -44,7 +47,7 @@ class ColorGenerator(nn.Module):
             _conv3x3(width, width),
             nn.BatchNorm2d(width),
             _conv3x3(width, out_channels),
-            nn.Sigmoid(),
+            *([nn.Sigmoid()] if sigmoid else []),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,40 @@
+"""Chroma-only output: the generators predict the two chroma channels (I, Q) of NTSC YIQ and the RGB
+is rebuilt around the given monochrome, so the output's Y is the input monochrome exactly.
+
+YIQ's Y row is the paper's 0.30/0.59/0.11, so RGB = Y + A (I, Q) with A the last two columns of the
+YIQ -> RGB matrix. Chroma that would leave the RGB cube is scaled towards gray per pixel, never
+clipped: the gray (Y, 0, 0) lies inside the cube for Y in [0, 1], so the largest t in [0, 1] with
+Y + t A (I, Q) inside it keeps Y while staying a valid color. Training uses the unscaled Y + A (I, Q):
+the scaling has no gradient along the chroma's direction once it saturates, whereas the loss of the
+unscaled color pulls chroma beyond the cube back (every target lies inside it).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from eiip.color import yiq_to_rgb
+
+_SAFE = 1e-12
+
+
+def chroma_directions(like: torch.Tensor) -> torch.Tensor:
+    """The (3, 2) matrix A mapping (I, Q) to the RGB offset from gray, on `like`'s device and dtype."""
+    basis = torch.eye(3, dtype=torch.float64)[:, 1:].reshape(3, 2, 1, 1)  # unit I and Q as YIQ columns
+    return yiq_to_rgb(basis.permute(1, 0, 2, 3))[..., 0, 0].T.to(device=like.device, dtype=like.dtype)
+
+
+def chroma_to_rgb(mono: torch.Tensor, chroma: torch.Tensor, *, in_gamut: bool = True) -> torch.Tensor:
+    """RGB (..., 3, H, W) with monochrome `mono` (..., 1, H, W) and chroma `chroma` (..., 2, H, W);
+    with `in_gamut` the chroma is scaled towards gray where the color would leave [0, 1]."""
+    if mono.shape[-3] != 1 or chroma.shape[-3] != 2 or mono.shape[-2:] != chroma.shape[-2:]:
+        raise ValueError(f"expected mono (..., 1, H, W) and chroma (..., 2, H, W), got {tuple(mono.shape)}, "
+                         f"{tuple(chroma.shape)}")
+    offset = torch.einsum("ij,...jhw->...ihw", chroma_directions(chroma), chroma)
+    if not in_gamut:
+        return mono + offset
+    room = torch.where(offset > 0, 1.0 - mono, -mono)  # how far each channel may move in the offset's direction
+    moving = offset.abs() > _SAFE
+    limits = torch.where(moving, room / torch.where(moving, offset, torch.ones_like(offset)), torch.full_like(offset, 1.0))
+    scale = limits.amin(dim=-3, keepdim=True).clamp(0.0, 1.0)
+    return mono + scale * offset
