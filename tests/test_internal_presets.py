@@ -15,7 +15,7 @@ from eiip.internal.generator import ColorGenerator, inherit_weights
 from eiip.internal.windows import LevelWindows
 
 CROPPED = InternalConfig(steps=(3, 3), lrs=(0.01, 0.005), width=8, blocks=2, crop=16, crops_per_step=2,
-                         warm_start=True, schedule="cosine")
+                         warm_start=True, schedule="cosine", output="chroma")
 
 
 def _images(size: int = 32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -35,6 +35,7 @@ def test_reference_is_the_official_release_and_fast_the_default() -> None:
     assert (paper.loss, paper.downsample, paper.steps) == ("l1", "area", (401, 401, 401))
     fast = internal_preset("fast")
     assert fast.levels == 3 and fast.crop is not None and sum(fast.steps) < sum(reference.steps)
+    assert (fast.output, reference.output, paper.output) == ("chroma", "rgb", "rgb")
     assert get_colorizer("internal").config == fast
     assert get_colorizer("internal", preset="reference").config == reference
     assert get_colorizer("internal-base").config == internal_preset("base") == InternalConfig.base()

@@ -30,7 +30,8 @@ def chroma_to_rgb(mono: torch.Tensor, chroma: torch.Tensor, *, in_gamut: bool = 
     if mono.shape[-3] != 1 or chroma.shape[-3] != 2 or mono.shape[-2:] != chroma.shape[-2:]:
         raise ValueError(f"expected mono (..., 1, H, W) and chroma (..., 2, H, W), got {tuple(mono.shape)}, "
                          f"{tuple(chroma.shape)}")
-    offset = torch.einsum("ij,...jhw->...ihw", chroma_directions(chroma), chroma)
+    directions = chroma_directions(chroma)[..., None, None]  # (3, 2, 1, 1); elementwise, so every batch
+    offset = directions[:, 0] * chroma[..., 0:1, :, :] + directions[:, 1] * chroma[..., 1:2, :, :]  # rounds alike
     if not in_gamut:
         return mono + offset
     room = torch.where(offset > 0, 1.0 - mono, -mono)  # how far each channel may move in the offset's direction

@@ -81,7 +81,7 @@ FAST_STEPS = 100  # per level
 def fast_settings(config: InternalConfig) -> InternalConfig:
     """The 'fast' preset's changes to a published schedule (each one is measured in BENCHMARKS.md)."""
     return replace(config, steps=(FAST_STEPS,) * config.levels, crop=64, crops_per_step=2, warm_start=True,
-                   schedule="cosine")
+                   schedule="cosine", output="chroma")
 
 
 def internal_preset(
