@@ -42,10 +42,10 @@ def test_chroma_gradient_pulls_out_of_gamut_predictions_back() -> None:
     assert chroma.grad[0, 0, 0, 0] > 0, "descent must shrink I towards the target"
 
 
-def test_chroma_generator_has_two_linear_outputs() -> None:
+def test_chroma_generator_has_two_linear_outputs_starting_at_gray() -> None:
     generator = ColorGenerator(4, 2, width=8, blocks=1, sigmoid=False)
     assert not any(isinstance(m, torch.nn.Sigmoid) for m in generator.modules())
-    assert generator(torch.rand(1, 4, 12, 12)).shape == (1, 2, 12, 12)
+    assert torch.equal(generator(torch.rand(1, 4, 12, 12)), torch.zeros(1, 2, 12, 12))
 
 
 def test_chroma_fit_keeps_the_input_mono_exactly(astronaut64: torch.Tensor, rect_known: torch.Tensor) -> None:

@@ -3,7 +3,8 @@
 Architecture of the authors' release: 3x3 conv in->width + LeakyReLU(0.2); `blocks` residual blocks
 [conv3x3 (no bias), BatchNorm, LeakyReLU(0.2), conv3x3 (no bias), BatchNorm] + identity skip;
 conv3x3 width->width + BatchNorm; conv3x3 width->3 + Sigmoid; reflection padding everywhere.
-With `sigmoid=False` the head is linear (the chroma-only output, see eiip.internal.chroma).
+With `sigmoid=False` the head is linear and starts at zero (the chroma-only output, see
+eiip.internal.chroma: a fresh generator starts from the gray image, as a sigmoid head starts near 0.5).
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ class ColorGenerator(nn.Module):
             _conv3x3(width, out_channels),
             *([nn.Sigmoid()] if sigmoid else []),
         )
+        if not sigmoid:
+            head = self.net[-1][1]
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
