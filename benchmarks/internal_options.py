@@ -37,8 +37,8 @@ def main() -> None:
     options = {"preset": args.preset, "seed": 0, **dict(args.settings)}
     rows = []
     for name in args.photos:
+        photo = load_sample_photo(name, args.size)
         for kind in args.masks:
-            photo = load_sample_photo(name, args.size)
             hole = benchmark_mask(kind, ALL_PHOTOS.index(name), (args.size, args.size), 0)
             row = run_pairs("internal", options, [photo], [hole], "cpu")[0]
             rows.append(row)

@@ -16,12 +16,8 @@ import torch
 from eiip.color import yiq_to_rgb
 
 _SAFE = 1e-12
-
-
-def chroma_directions(like: torch.Tensor) -> torch.Tensor:
-    """The (3, 2) matrix A mapping (I, Q) to the RGB offset from gray, on `like`'s device and dtype."""
-    basis = torch.eye(3, dtype=torch.float64)[:, 1:].reshape(3, 2, 1, 1)  # unit I and Q as YIQ columns
-    return yiq_to_rgb(basis.permute(1, 0, 2, 3))[..., 0, 0].T.to(device=like.device, dtype=like.dtype)
+# RGB offsets of a unit I and a unit Q (the YIQ -> RGB matrix's last two columns), shape (2, 3)
+_CHROMA_DIRECTIONS = yiq_to_rgb(torch.eye(3, dtype=torch.float64)[:, :, None, None])[1:, :, 0, 0]
 
 
 def chroma_to_rgb(mono: torch.Tensor, chroma: torch.Tensor, *, in_gamut: bool = True) -> torch.Tensor:
@@ -30,12 +26,13 @@ def chroma_to_rgb(mono: torch.Tensor, chroma: torch.Tensor, *, in_gamut: bool = 
     if mono.shape[-3] != 1 or chroma.shape[-3] != 2 or mono.shape[-2:] != chroma.shape[-2:]:
         raise ValueError(f"expected mono (..., 1, H, W) and chroma (..., 2, H, W), got {tuple(mono.shape)}, "
                          f"{tuple(chroma.shape)}")
-    directions = chroma_directions(chroma)[..., None, None]  # (3, 2, 1, 1); elementwise, so every batch
-    offset = directions[:, 0] * chroma[..., 0:1, :, :] + directions[:, 1] * chroma[..., 1:2, :, :]  # rounds alike
+    i_direction, q_direction = _CHROMA_DIRECTIONS.to(chroma)[..., None, None]  # (3, 1, 1) each
+    # elementwise rather than a matrix product, so a batch rounds exactly like its images one by one
+    offset = i_direction * chroma[..., 0:1, :, :] + q_direction * chroma[..., 1:2, :, :]
     if not in_gamut:
         return mono + offset
     room = torch.where(offset > 0, 1.0 - mono, -mono)  # how far each channel may move in the offset's direction
     moving = offset.abs() > _SAFE
-    limits = torch.where(moving, room / torch.where(moving, offset, torch.ones_like(offset)), torch.full_like(offset, 1.0))
+    limits = torch.where(moving, room / torch.where(moving, offset, 1.0), 1.0)
     scale = limits.amin(dim=-3, keepdim=True).clamp(0.0, 1.0)
     return mono + scale * offset
