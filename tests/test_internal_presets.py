@@ -1,7 +1,9 @@
 """Presets of the internal colorizer (reference = the official release, fast = the default) and the
-options `fast` is made of: crop windows, warm start, cosine schedule; batched == single with them."""
+options `fast` is made of: crop windows, warm start, cosine schedule, ensembles; batched == single with them."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 import torch
@@ -11,6 +13,7 @@ from eiip.colorizers import get_colorizer
 from eiip.data.samples import load_sample_photo
 from eiip.internal import InternalColorizer, InternalConfig, internal_preset
 from eiip.internal.batched import PackedGenerators
+from eiip.internal.colorizer import member_seeds
 from eiip.internal.generator import ColorGenerator, inherit_weights
 from eiip.internal.windows import LevelWindows
 
@@ -36,6 +39,7 @@ def test_reference_is_the_official_release_and_fast_the_default() -> None:
     fast = internal_preset("fast")
     assert fast.levels == 3 and fast.crop is not None and sum(fast.steps) < sum(reference.steps)
     assert (fast.output, reference.output, paper.output) == ("chroma", "rgb", "rgb")
+    assert (fast.ensemble, fast.blocks, reference.ensemble, paper.ensemble) == (3, 4, 1, 1)
     assert get_colorizer("internal").config == fast
     assert get_colorizer("internal", preset="reference").config == reference
     assert get_colorizer("internal-base").config == internal_preset("base") == InternalConfig.base()
@@ -44,7 +48,7 @@ def test_reference_is_the_official_release_and_fast_the_default() -> None:
         internal_preset("turbo")
 
 
-@pytest.mark.parametrize("kwargs", [{"crop": 4}, {"crops_per_step": 0}, {"schedule": "linear"}])
+@pytest.mark.parametrize("kwargs", [{"crop": 4}, {"crops_per_step": 0}, {"schedule": "linear"}, {"ensemble": 0}])
 def test_invalid_fast_options_are_rejected(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         InternalConfig(**kwargs)
@@ -125,3 +129,31 @@ def test_fast_fit_keeps_known_pixels_and_is_seeded() -> None:
     assert torch.equal(first.colorized, again.colorized)
     kept = known[0].expand(3, -1, -1)
     assert torch.equal(first.composite[kept], rgb_known[0][kept])
+
+
+@pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN")
+def test_an_ensemble_is_the_mean_of_its_members_fitted_alone() -> None:
+    """Each image's M members are plain fits with the member seeds; the result averages their colorizations."""
+    monos, rgb_known, known = _images()
+    seeds = (0, 3)
+    ensemble = replace(CROPPED, ensemble=3)
+    with torch.backends.mkldnn.flags(enabled=False):
+        results = InternalColorizer(ensemble, progress=False).fit_batch(monos, rgb_known, known, seeds=seeds)
+        for result, *image, seed in zip(results, monos, rgb_known, known, seeds):
+            members = [InternalColorizer(CROPPED, seed=s, progress=False).fit(*image) for s in member_seeds(seed, 3)]
+            torch.testing.assert_close(result.colorized, torch.stack([m.colorized for m in members]).mean(0),
+                                       rtol=0, atol=1e-6)
+            mean_losses = [sum(level) / 3 for level in zip(*(m.final_losses for m in members))]
+            assert result.final_losses == pytest.approx(mean_losses, rel=1e-5)
+            # the members are distinct fits (torch seeds with the low 32 bits: the member seeds must differ there)
+            spreads = [(a.colorized - b.colorized).abs().mean() for a, b in zip(members, members[1:])]
+            assert min(spreads) > 1e-3
+            # chroma members all keep the monochrome, and so does their mean
+            torch.testing.assert_close(rgb_to_mono(result.colorized), image[0], rtol=0, atol=1e-5)
+
+
+def test_member_seeds_start_with_the_image_seed_and_never_repeat_low_bits() -> None:
+    assert member_seeds(7, 1) == [7]
+    seeds = member_seeds(7, 4)
+    assert seeds[0] == 7 and len({s % 2**32 for s in seeds}) == 4
+    assert not set(member_seeds(0, 3)) & set(member_seeds(1, 3))

@@ -6,11 +6,15 @@ trained with Adam on a reconstruction loss over the known pixels of its level on
 level's output colorizes the hole (paper section 3.3).
 
 `fit_batch` fits K images of one size at once: per level, the K images' generators run side by side
-as one network of grouped convolutions (eiip.internal.batched); `fit` is the case K = 1.
+as one network of grouped convolutions (eiip.internal.batched); `fit` is the case K = 1. With
+`ensemble` = M > 1 every image gets M independently initialised pyramids (M fits side by side as
+well) whose colorizations are averaged: the fits are chaotic, and the mean of M of them has a lower
+expected error than one (see BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
@@ -86,6 +90,17 @@ def batch_size(monos: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tensor
     return monos.shape[0]
 
 
+MEMBER_SEED_STRIDE = 1_000_003
+
+
+def member_seeds(seed: int, members: int) -> list[int]:
+    """Seeds of an image's ensemble members: member 0 uses `seed` itself (an ensemble of one is a plain
+    fit), member j `seed + j * MEMBER_SEED_STRIDE`, so the ensembles of seeds 0 .. stride-1 share no
+    member. (The stride must not be a multiple of 2**32: torch seeds its Mersenne Twister with the low
+    32 bits.)"""
+    return [seed + member * MEMBER_SEED_STRIDE for member in range(members)]
+
+
 T = TypeVar("T")
 
 
@@ -127,7 +142,8 @@ class InternalColorizer:
         known: torch.Tensor,
         hints: list[ColorHint] | None = None,
     ) -> InternalResult:
-        """Fit the pyramid on (1,H,W) mono, (3,H,W) rgb_known, (1,H,W) bool known; return the colorization."""
+        """Fit the pyramid (or the ensemble of pyramids) on (1,H,W) mono, (3,H,W) rgb_known, (1,H,W) bool known;
+        return the colorization."""
         return self.fit_batch(mono[None], rgb_known[None], known[None], [hints or []], [self.seed])[0]
 
     def fit_batch(
@@ -148,16 +164,21 @@ class InternalColorizer:
         """
         started = time.perf_counter()
         count = batch_size(monos, rgb_known, known)
+        members = self.config.ensemble
         hints = per_image(hints, [], count, "hints")
-        seeds = per_image(seeds, self.seed, count, "seeds")
+        fit_seeds = [s for seed in per_image(seeds, self.seed, count, "seeds") for s in member_seeds(seed, members)]
         monos, rgb_known, known = (t.to(self.device) for t in (monos.float(), rgb_known.float(), known.bool()))
-        pyramid = stack_pyramids([self._pyramid(*image) for image in zip(monos, rgb_known, known, hints)])
-        output, losses = self._fit_pyramid(pyramid, [self._generators(seed) for seed in seeds], seeds)
-        colorized = output.clamp(0, 1)
+        pyramids = [self._pyramid(*image) for image in zip(monos, rgb_known, known, hints)]
+        pyramid = stack_pyramids([p for p in pyramids for _ in range(members)])
+        output, losses = self._fit_pyramid(pyramid, [self._generators(seed) for seed in fit_seeds], fit_seeds)
+        colorized = output.clamp(0, 1).unflatten(0, (count, members)).mean(1)
+        image_losses = [
+            [statistics.fmean(level[k * members:(k + 1) * members]) for level in losses] for k in range(count)
+        ]
         seconds = (time.perf_counter() - started) / count
         return [
-            InternalResult(colorized=c, composite=composite(c, r, k), final_losses=list(image_losses), seconds=seconds)
-            for c, r, k, image_losses in zip(colorized, rgb_known, known, zip(*losses))
+            InternalResult(colorized=c, composite=composite(c, r, k), final_losses=l, seconds=seconds)
+            for c, r, k, l in zip(colorized, rgb_known, known, image_losses)
         ]
 
     def colorize_batch(

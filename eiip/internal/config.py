@@ -35,6 +35,7 @@ class InternalConfig:
     warm_start: bool = False  # level n starts from level n-1's fitted weights instead of a fresh init
     schedule: Literal["constant", "cosine"] = "constant"  # learning rate over a level's steps
     output: Literal["rgb", "chroma"] = "rgb"  # rgb: sigmoid RGB (paper); chroma: (I, Q) around the given mono
+    ensemble: int = 1  # independently initialised pyramids fitted per image; their colorizations are averaged
 
     def __post_init__(self) -> None:
         if not self.steps or len(self.steps) != len(self.lrs):
@@ -55,6 +56,8 @@ class InternalConfig:
             raise ValueError(f"unknown schedule {self.schedule!r}; expected 'constant' or 'cosine'")
         if self.output not in ("rgb", "chroma"):
             raise ValueError(f"unknown output {self.output!r}; expected 'rgb' (paper) or 'chroma' (keeps the mono)")
+        if self.ensemble < 1:
+            raise ValueError(f"ensemble must be at least 1 (one pyramid per image), got {self.ensemble}")
 
     @property
     def levels(self) -> int:
@@ -81,7 +84,7 @@ FAST_STEPS = 100  # per level
 def fast_settings(config: InternalConfig) -> InternalConfig:
     """The 'fast' preset's changes to a published schedule (each one is measured in BENCHMARKS.md)."""
     return replace(config, steps=(FAST_STEPS,) * config.levels, crop=64, crops_per_step=2, warm_start=True,
-                   schedule="cosine", output="chroma")
+                   schedule="cosine", output="chroma", blocks=4, ensemble=3)
 
 
 def internal_preset(

@@ -28,7 +28,7 @@ class LevelWindows:
         height, width = target.shape[-2:]
         self.size = None if crop is None or (height <= crop and width <= crop) else (min(crop, height), min(crop, width))
         self.per_step = per_step
-        self.generators = [torch.Generator().manual_seed(seed * 1_000_003 + level) for seed, level in seeds]
+        self.generators = [torch.Generator().manual_seed((seed * 1_000_003 + level) % 2**64) for seed, level in seeds]
 
     def _corners(self, generator: torch.Generator) -> torch.Tensor:
         """(per_step, 2) top-left corners, uniform over the level."""
