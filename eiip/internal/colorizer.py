@@ -177,8 +177,8 @@ class InternalColorizer:
         ]
         seconds = (time.perf_counter() - started) / count
         return [
-            InternalResult(colorized=c, composite=composite(c, r, k), final_losses=l, seconds=seconds)
-            for c, r, k, l in zip(colorized, rgb_known, known, image_losses)
+            InternalResult(colorized=c, composite=composite(c, r, k), final_losses=fit_losses, seconds=seconds)
+            for c, r, k, fit_losses in zip(colorized, rgb_known, known, image_losses)
         ]
 
     def colorize_batch(
