@@ -139,6 +139,22 @@ def test_bad_input_prints_one_clear_line_and_exits_nonzero(
     assert not out.exists()
 
 
+def test_ensemble_option_reaches_the_internal_colorizer(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, photo_files: dict[str, Path]
+) -> None:
+    outputs = []
+    for members in ("1", "2"):
+        out = tmp_path / f"ensemble{members}.png"
+        code, _, err = run_cli(capsys, "colorize", "--image", photo_files["photo"], "--mask", photo_files["mask"],
+                               "--out", out, *FAST_INTERNAL, "--ensemble", members)
+        assert code == 0, err
+        outputs.append(read_image(out))
+    assert (outputs[0] - outputs[1]).abs().max() > 1 / 255  # the second member changes the hole's colors
+    code, _, err = run_cli(capsys, "colorize", "--image", photo_files["photo"], "--mask", photo_files["mask"],
+                           "--out", tmp_path / "never.png", *FAST_INTERNAL, "--ensemble", "0")
+    assert code == 2 and err.strip().startswith("error:") and "ensemble" in err and "Traceback" not in err
+
+
 def test_console_script_reports_errors_without_traceback(tmp_path: Path, photo_files: dict[str, Path]) -> None:
     process = subprocess.run(
         [sys.executable, "-m", "eiip.cli", "colorize", "--image", str(tmp_path / "missing.png"),

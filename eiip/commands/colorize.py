@@ -42,8 +42,7 @@ def colorize_image(
             raise InputError(f"--hint works with the internal colorizers only, not {args.colorizer!r}")
         return get_colorizer(args.colorizer)(mono, rgb, known)
     settings = {"preset": args.preset, "levels": args.levels, "steps": args.steps}
-    if args.loss is not None:
-        settings["loss"] = args.loss
+    settings.update({name: getattr(args, name) for name in ("loss", "ensemble") if getattr(args, name) is not None})
     colorizer = get_colorizer(args.colorizer, seed=args.seed, device=args.device, progress=not args.quiet, **settings)
     return colorizer(mono, rgb, known, hints=args.hint).cpu()
 
@@ -60,6 +59,9 @@ def add_colorizer_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--steps", type=int, default=None, help="Adam steps per level (default: the preset's)")
     group.add_argument("--loss", choices=("l1", "mse"), default=None,
                        help="masked reconstruction loss: l1 (paper) or mse (official code); default: the preset's")
+    group.add_argument("--ensemble", type=int, default=None, metavar="M",
+                       help="pyramids fitted per image from different seeds, colorizations averaged "
+                            "(internal; default: the preset's, 3 for fast, 1 for the others)")
     group.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                        help="torch device for the internal colorizer (default: cuda if available)")
     group.add_argument("--quiet", action="store_true", help="no progress bar")
