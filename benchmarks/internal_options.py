@@ -2,6 +2,7 @@
 colorization benchmark's (photo, mask) pairs; prints each pair and the mean hole PSNR and seconds.
 
     python benchmarks/internal_options.py --photos rocket flower china --masks freeform --set loss=mse --set steps=200
+    python benchmarks/internal_options.py --size 512x640 --photos china flower --masks freeform --set ensemble=1
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import argparse
 import json
 import statistics
 
-from colorization import MASK_KINDS, benchmark_mask, run_pairs
+from colorization import MASK_KINDS, benchmark_mask, parse_size, run_pairs
 
 from eiip.data.samples import ALL_PHOTOS, SAMPLE_PHOTOS, load_sample_photo
 from eiip.internal.config import PRESETS
@@ -32,14 +33,14 @@ def main() -> None:
                         metavar="FIELD=VALUE", help="an InternalConfig field to change (repeatable)")
     parser.add_argument("--photos", nargs="+", default=list(SAMPLE_PHOTOS), choices=ALL_PHOTOS)
     parser.add_argument("--masks", nargs="+", default=list(MASK_KINDS), choices=MASK_KINDS)
-    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--size", type=parse_size, default=(256, 256), help="SIZE or HxW (default 256)")
     args = parser.parse_args()
     options = {"preset": args.preset, "seed": 0, **dict(args.settings)}
     rows = []
     for name in args.photos:
         photo = load_sample_photo(name, args.size)
         for kind in args.masks:
-            hole = benchmark_mask(kind, ALL_PHOTOS.index(name), (args.size, args.size), 0)
+            hole = benchmark_mask(kind, ALL_PHOTOS.index(name), args.size, 0)
             row = run_pairs("internal", options, [photo], [hole], "cpu")[0]
             rows.append(row)
             print(f"{name:10s} {kind:8s} hole PSNR {row['hole_psnr']:6.2f} dB  {row['seconds']:6.1f} s", flush=True)
