@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -54,7 +56,7 @@ def test_chroma_fit_keeps_the_input_mono_exactly(astronaut64: torch.Tensor, rect
     assert result.colorized.min() >= 0 and result.colorized.max() <= 1
     assert torch.allclose(rgb_to_mono(result.colorized), mono, atol=2e-6)
     assert psnr(result.colorized, astronaut64, rect_known) > 20.0
-    rgb = InternalColorizer(InternalConfig(**{**CHROMA.__dict__, "output": "rgb"}), progress=False)
+    rgb = InternalColorizer(replace(CHROMA, output="rgb"), progress=False)
     assert (rgb_to_mono(rgb(mono, astronaut64, rect_known)) - mono).abs().max() > 1e-3, "the RGB head re-predicts Y"
 
 
