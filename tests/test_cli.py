@@ -155,6 +155,22 @@ def test_ensemble_option_reaches_the_internal_colorizer(
     assert code == 2 and err.strip().startswith("error:") and "ensemble" in err and "Traceback" not in err
 
 
+def test_fit_pixels_option_reaches_the_internal_colorizer(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, photo_files: dict[str, Path]
+) -> None:
+    outputs = []
+    for pixels in ("0", "1024"):
+        out = tmp_path / f"fit{pixels}.png"
+        code, _, err = run_cli(capsys, "colorize", "--image", photo_files["photo"], "--mask", photo_files["mask"],
+                               "--out", out, *FAST_INTERNAL, "--fit-pixels", pixels)
+        assert code == 0, err
+        outputs.append(read_image(out))
+    assert (outputs[0] - outputs[1]).abs().max() > 1 / 255  # a 32x32 fit colors the hole differently
+    code, _, err = run_cli(capsys, "colorize", "--image", photo_files["photo"], "--mask", photo_files["mask"],
+                           "--out", tmp_path / "never.png", *FAST_INTERNAL, "--fit-pixels", "-5")
+    assert code == 2 and err.strip().startswith("error:") and "fit_pixels" in err and "Traceback" not in err
+
+
 def test_console_script_reports_errors_without_traceback(tmp_path: Path, photo_files: dict[str, Path]) -> None:
     process = subprocess.run(
         [sys.executable, "-m", "eiip.cli", "colorize", "--image", str(tmp_path / "missing.png"),

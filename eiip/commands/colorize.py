@@ -43,6 +43,8 @@ def colorize_image(
         return get_colorizer(args.colorizer)(mono, rgb, known)
     settings = {"preset": args.preset, "levels": args.levels, "steps": args.steps}
     settings.update({name: getattr(args, name) for name in ("loss", "ensemble") if getattr(args, name) is not None})
+    if args.fit_pixels is not None:
+        settings["fit_pixels"] = args.fit_pixels or None  # 0: fit up to full resolution
     colorizer = get_colorizer(args.colorizer, seed=args.seed, device=args.device, progress=not args.quiet, **settings)
     return colorizer(mono, rgb, known, hints=args.hint).cpu()
 
@@ -62,6 +64,9 @@ def add_colorizer_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ensemble", type=int, default=None, metavar="M",
                        help="pyramids fitted per image from different seeds, colorizations averaged "
                             "(internal; default: the preset's, 3 for fast, 1 for the others)")
+    group.add_argument("--fit-pixels", type=int, default=None, metavar="N",
+                       help="fit the pyramid only up to its finest level of at most N pixels and upsample the "
+                            "chroma (internal; 0 = full resolution; default: the preset's, 20480 for fast)")
     group.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                        help="torch device for the internal colorizer (default: cuda if available)")
     group.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -12,8 +12,9 @@ unscaled color pulls chroma beyond the cube back (every target lies inside it).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
-from eiip.color import yiq_to_rgb
+from eiip.color import rgb_to_yiq, yiq_to_rgb
 
 _SAFE = 1e-12
 # RGB offsets of a unit I and a unit Q (the YIQ -> RGB matrix's last two columns), shape (2, 3)
@@ -36,3 +37,10 @@ def chroma_to_rgb(mono: torch.Tensor, chroma: torch.Tensor, *, in_gamut: bool = 
     limits = torch.where(moving, room / torch.where(moving, offset, 1.0), 1.0)
     scale = limits.amin(dim=-3, keepdim=True).clamp(0.0, 1.0)
     return mono + scale * offset
+
+
+def upsample_chroma(rgb: torch.Tensor, mono: torch.Tensor) -> torch.Tensor:
+    """Colors at `mono`'s resolution: the chroma (I, Q) of the low-resolution (B, 3, h, w) `rgb`,
+    upsampled bilinearly, around the full-resolution (B, 1, H, W) monochrome, kept in gamut."""
+    chroma = F.interpolate(rgb_to_yiq(rgb)[:, 1:], size=mono.shape[-2:], mode="bilinear", align_corners=False)
+    return chroma_to_rgb(mono, chroma)

@@ -9,7 +9,8 @@ level's output colorizes the hole (paper section 3.3).
 as one network of grouped convolutions (eiip.internal.batched); `fit` is the case K = 1. With
 `ensemble` = M > 1 every image gets M independently initialised pyramids (M fits side by side as
 well) whose colorizations are averaged: the fits are chaotic, and the mean of M of them has a lower
-expected error than one (see BENCHMARKS.md).
+expected error than one (see BENCHMARKS.md). With `fit_pixels` only the coarse levels up to that many
+pixels are fitted and the chroma of their colorization is upsampled around the full-resolution monochrome.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ from tqdm.auto import tqdm
 
 from eiip.color import composite
 from eiip.internal.batched import PackedGenerators
-from eiip.internal.chroma import chroma_to_rgb
+from eiip.internal.chroma import chroma_to_rgb, upsample_chroma
 from eiip.internal.config import InternalConfig
 from eiip.internal.generator import ColorGenerator, inherit_weights
 from eiip.internal.windows import LevelWindows
-from eiip.internal.pyramid import ColorHint, Pyramid, add_hints, build_pyramid
+from eiip.internal.pyramid import ColorHint, Pyramid, add_hints, build_pyramid, finest_levels_skipped
 
 
 @dataclass(frozen=True)
@@ -168,10 +169,14 @@ class InternalColorizer:
         hints = per_image(hints, [], count, "hints")
         fit_seeds = [s for seed in per_image(seeds, self.seed, count, "seeds") for s in member_seeds(seed, members)]
         monos, rgb_known, known = (t.to(self.device) for t in (monos.float(), rgb_known.float(), known.bool()))
-        pyramids = [self._pyramid(*image) for image in zip(monos, rgb_known, known, hints)]
+        skipped = finest_levels_skipped(tuple(monos.shape[-2:]), self.config.fit_pixels)
+        pyramids = [self._pyramid(*image, skipped) for image in zip(monos, rgb_known, known, hints)]
         pyramid = stack_pyramids([p for p in pyramids for _ in range(members)])
         output, losses = self._fit_pyramid(pyramid, [self._generators(seed) for seed in fit_seeds], fit_seeds)
-        colorized = output.clamp(0, 1).unflatten(0, (count, members)).mean(1)
+        output = output.clamp(0, 1)
+        if skipped:
+            output = upsample_chroma(output, monos.repeat_interleave(members, dim=0))
+        colorized = output.unflatten(0, (count, members)).mean(1)
         image_losses = [
             [statistics.fmean(level[k * members:(k + 1) * members]) for level in losses] for k in range(count)
         ]
@@ -193,11 +198,13 @@ class InternalColorizer:
         return torch.stack([r.colorized for r in self.fit_batch(monos, rgb_known, known, hints, seeds)])
 
     def _pyramid(
-        self, mono: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tensor, hints: list[ColorHint]
+        self, mono: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tensor, hints: list[ColorHint], skipped: int
     ) -> Pyramid:
+        """The levels to fit: the coarsest `levels` of a pyramid with `skipped` more, finer ones (fit_pixels)."""
         config = self.config
-        pyramid = build_pyramid(mono, rgb_known, known, config.levels, config.downsample)
-        return add_hints(pyramid, hints, radius=config.hint_radius, weight=config.hint_weight)
+        pyramid = build_pyramid(mono, rgb_known, known, config.levels + skipped, config.downsample)
+        pyramid = add_hints(pyramid, hints, radius=config.hint_radius, weight=config.hint_weight)
+        return pyramid.coarsest(config.levels)
 
     def _generators(self, seed: int) -> list[ColorGenerator]:
         """Fresh generators of every level, initialised from `seed` alone; the global RNG is left untouched."""

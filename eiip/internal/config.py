@@ -36,6 +36,7 @@ class InternalConfig:
     schedule: Literal["constant", "cosine"] = "constant"  # learning rate over a level's steps
     output: Literal["rgb", "chroma"] = "rgb"  # rgb: sigmoid RGB (paper); chroma: (I, Q) around the given mono
     ensemble: int = 1  # independently initialised pyramids fitted per image; their colorizations are averaged
+    fit_pixels: int | None = None  # fit only pyramid levels of at most this many pixels; upsample their chroma
 
     def __post_init__(self) -> None:
         if not self.steps or len(self.steps) != len(self.lrs):
@@ -58,6 +59,8 @@ class InternalConfig:
             raise ValueError(f"unknown output {self.output!r}; expected 'rgb' (paper) or 'chroma' (keeps the mono)")
         if self.ensemble < 1:
             raise ValueError(f"ensemble must be at least 1 (one pyramid per image), got {self.ensemble}")
+        if self.fit_pixels is not None and self.fit_pixels < 1:
+            raise ValueError(f"fit_pixels must be positive or None (fit up to full resolution), got {self.fit_pixels}")
 
     @property
     def levels(self) -> int:
@@ -78,13 +81,14 @@ class InternalConfig:
 
 
 PRESETS: tuple[str, ...] = ("fast", "reference", "paper", "base")
-FAST_STEPS = 100  # per level
+FAST_STEPS = 200  # per level
+FAST_FIT_PIXELS = 128 * 160  # a 512x640 image is fitted at 128x160, a 256x256 one at 128x128
 
 
 def fast_settings(config: InternalConfig) -> InternalConfig:
     """The 'fast' preset's changes to a published schedule (each one is measured in BENCHMARKS.md)."""
-    return replace(config, steps=(FAST_STEPS,) * config.levels, crop=64, crops_per_step=2, warm_start=True,
-                   schedule="cosine", output="chroma", blocks=4, ensemble=3)
+    return replace(config, steps=(FAST_STEPS,) * config.levels, fit_pixels=FAST_FIT_PIXELS, warm_start=True,
+                   schedule="cosine", output="chroma", width=16, blocks=2, ensemble=3)
 
 
 def internal_preset(

@@ -10,7 +10,7 @@ bleed into known pixels next to the hole at coarse levels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 import torch
@@ -37,6 +37,20 @@ class Pyramid:
 
     def sizes(self) -> list[tuple[int, int]]:
         return [tuple(level.shape[-2:]) for level in self.mono]
+
+    def coarsest(self, levels: int) -> "Pyramid":
+        """The pyramid of the `levels` coarsest levels (its finest level is then below full resolution)."""
+        return Pyramid(*(getattr(self, f.name)[:levels] for f in fields(self)))
+
+
+def finest_levels_skipped(size: tuple[int, int], fit_pixels: int | None) -> int:
+    """How many times an image of `size` (H, W) must halve (rounding up, as the pyramid does) to have at
+    most `fit_pixels` pixels; 0 for None."""
+    height, width = size
+    skipped = 0
+    while fit_pixels is not None and height * width > fit_pixels and (height, width) != (1, 1):
+        height, width, skipped = -(-height // 2), -(-width // 2), skipped + 1
+    return skipped
 
 
 def hole_pyramid(hole: torch.Tensor, levels: int) -> list[torch.Tensor]:
