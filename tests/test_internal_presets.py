@@ -37,10 +37,10 @@ def test_reference_is_the_official_release_and_fast_the_default() -> None:
     paper = internal_preset("paper")
     assert (paper.loss, paper.downsample, paper.steps) == ("l1", "area", (401, 401, 401))
     fast = internal_preset("fast")
-    assert fast.levels == 3 and sum(fast.steps) < sum(reference.steps)
-    assert (fast.fit_pixels, fast.crop, reference.fit_pixels, paper.fit_pixels) == (128 * 160, None, None, None)
+    assert fast.levels == 3 and fast.steps == (400, 400, 400)
+    assert (fast.fit_pixels, fast.crop, reference.fit_pixels, paper.fit_pixels) == (64 * 80, None, None, None)
     assert (fast.output, reference.output, paper.output) == ("chroma", "rgb", "rgb")
-    assert (fast.ensemble, fast.width, fast.blocks, reference.ensemble, paper.ensemble) == (3, 16, 2, 1, 1)
+    assert (fast.ensemble, fast.width, fast.blocks, reference.ensemble, paper.ensemble) == (8, 16, 2, 1, 1)
     assert get_colorizer("internal").config == fast
     assert get_colorizer("internal", preset="reference").config == reference
     assert get_colorizer("internal-base").config == internal_preset("base") == InternalConfig.base()

@@ -66,7 +66,7 @@ def add_colorizer_options(parser: argparse.ArgumentParser) -> None:
                             "(internal; default: the preset's, 3 for fast, 1 for the others)")
     group.add_argument("--fit-pixels", type=int, default=None, metavar="N",
                        help="fit the pyramid only up to its finest level of at most N pixels and upsample the "
-                            "chroma (internal; 0 = full resolution; default: the preset's, 20480 for fast)")
+                            "chroma (internal; 0 = full resolution; default: the preset's, 5120 for fast)")
     group.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                        help="torch device for the internal colorizer (default: cuda if available)")
     group.add_argument("--quiet", action="store_true", help="no progress bar")

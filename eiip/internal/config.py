@@ -81,14 +81,15 @@ class InternalConfig:
 
 
 PRESETS: tuple[str, ...] = ("fast", "reference", "paper", "base")
-FAST_STEPS = 200  # per level
-FAST_FIT_PIXELS = 128 * 160  # a 512x640 image is fitted at 128x160, a 256x256 one at 128x128
+FAST_STEPS = 400  # per level
+FAST_FIT_PIXELS = 64 * 80  # a 512x640 image is fitted at 64x80, a 256x256 one at 64x64
+FAST_ENSEMBLE = 8
 
 
 def fast_settings(config: InternalConfig) -> InternalConfig:
     """The 'fast' preset's changes to a published schedule (each one is measured in BENCHMARKS.md)."""
     return replace(config, steps=(FAST_STEPS,) * config.levels, fit_pixels=FAST_FIT_PIXELS, warm_start=True,
-                   schedule="cosine", output="chroma", width=16, blocks=2, ensemble=3)
+                   schedule="cosine", output="chroma", width=16, blocks=2, ensemble=FAST_ENSEMBLE)
 
 
 def internal_preset(

@@ -1,4 +1,4 @@
-"""What one training step of a level sees: the whole level, or random crops of it (the `fast` preset).
+"""What one training step of a level sees: the whole level, or random crops of it (the `crop` option).
 
 Crops are drawn per image from its own generator, seeded by (image seed, level), so an image gets
 the same crops whether it is fitted alone or in a batch. A level no larger than the crop is used
