@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from eiip.color import rgb_to_mono, rgb_to_yiq
+from eiip.data.samples import load_sample_photo
 from eiip.internal import ColorHint, InternalColorizer, InternalConfig
 from eiip.internal.chroma import upsample_chroma
 from eiip.internal.pyramid import finest_levels_skipped
@@ -75,3 +76,24 @@ def test_a_hint_still_pulls_the_hole_when_fitting_below_full_resolution(astronau
 def test_fit_pixels_must_be_positive() -> None:
     with pytest.raises(ValueError, match="fit_pixels"):
         InternalConfig(fit_pixels=0)
+
+
+@pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN")
+def test_batched_low_resolution_ensemble_equals_single_fits(astronaut64: torch.Tensor,
+                                                            rect_known: torch.Tensor) -> None:
+    """The `fast` structure (fit below full resolution, an ensemble per image) fits K images at once exactly
+    as one at a time with the same seeds (oneDNN off: its grouped kernels round differently)."""
+    coffee = load_sample_photo("coffee", 64)
+    rgb = torch.stack([astronaut64, coffee])
+    known = torch.stack([rect_known, rect_known.flip(-1)])
+    monos = rgb_to_mono(rgb)
+    config = replace(SMALL, steps=(6, 6), fit_pixels=32 * 32, ensemble=2, warm_start=True)
+    seeds = (0, 5)
+    with torch.backends.mkldnn.flags(enabled=False):
+        batched = InternalColorizer(config, progress=False).fit_batch(monos, rgb * known, known, seeds=seeds)
+        singles = [InternalColorizer(config, seed=seed, progress=False).fit(*image)
+                   for *image, seed in zip(monos, rgb * known, known, seeds)]
+    for batch_result, single, mono in zip(batched, singles, monos):
+        assert torch.equal(batch_result.colorized, single.colorized)
+        torch.testing.assert_close(rgb_to_mono(batch_result.colorized), mono, rtol=0, atol=1e-6)
+    assert not torch.equal(batched[0].colorized, batched[1].colorized)
