@@ -139,36 +139,25 @@ def test_bad_input_prints_one_clear_line_and_exits_nonzero(
     assert not out.exists()
 
 
-def test_ensemble_option_reaches_the_internal_colorizer(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, photo_files: dict[str, Path]
+@pytest.mark.parametrize(
+    ("option", "values", "bad", "field"),
+    [("--ensemble", ("1", "2"), "0", "ensemble"),  # a second member changes the hole's colors
+     ("--fit-pixels", ("0", "1024"), "-5", "fit_pixels")],  # a 32x32 fit colors the hole differently
+)
+def test_internal_option_reaches_the_internal_colorizer(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, photo_files: dict[str, Path], option: str,
+    values: tuple[str, str], bad: str, field: str
 ) -> None:
+    inputs = ("--image", photo_files["photo"], "--mask", photo_files["mask"])
     outputs = []
-    for members in ("1", "2"):
-        out = tmp_path / f"ensemble{members}.png"
-        code, _, err = run_cli(capsys, "colorize", "--image", photo_files["photo"], "--mask", photo_files["mask"],
-                               "--out", out, *FAST_INTERNAL, "--ensemble", members)
+    for value in values:
+        out = tmp_path / f"{field}{value}.png"
+        code, _, err = run_cli(capsys, "colorize", *inputs, "--out", out, *FAST_INTERNAL, option, value)
         assert code == 0, err
         outputs.append(read_image(out))
-    assert (outputs[0] - outputs[1]).abs().max() > 1 / 255  # the second member changes the hole's colors
-    code, _, err = run_cli(capsys, "colorize", "--image", photo_files["photo"], "--mask", photo_files["mask"],
-                           "--out", tmp_path / "never.png", *FAST_INTERNAL, "--ensemble", "0")
-    assert code == 2 and err.strip().startswith("error:") and "ensemble" in err and "Traceback" not in err
-
-
-def test_fit_pixels_option_reaches_the_internal_colorizer(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, photo_files: dict[str, Path]
-) -> None:
-    outputs = []
-    for pixels in ("0", "1024"):
-        out = tmp_path / f"fit{pixels}.png"
-        code, _, err = run_cli(capsys, "colorize", "--image", photo_files["photo"], "--mask", photo_files["mask"],
-                               "--out", out, *FAST_INTERNAL, "--fit-pixels", pixels)
-        assert code == 0, err
-        outputs.append(read_image(out))
-    assert (outputs[0] - outputs[1]).abs().max() > 1 / 255  # a 32x32 fit colors the hole differently
-    code, _, err = run_cli(capsys, "colorize", "--image", photo_files["photo"], "--mask", photo_files["mask"],
-                           "--out", tmp_path / "never.png", *FAST_INTERNAL, "--fit-pixels", "-5")
-    assert code == 2 and err.strip().startswith("error:") and "fit_pixels" in err and "Traceback" not in err
+    assert (outputs[0] - outputs[1]).abs().max() > 1 / 255
+    code, _, err = run_cli(capsys, "colorize", *inputs, "--out", tmp_path / "never.png", *FAST_INTERNAL, option, bad)
+    assert code == 2 and err.strip().startswith("error:") and field in err and "Traceback" not in err
 
 
 def test_console_script_reports_errors_without_traceback(tmp_path: Path, photo_files: dict[str, Path]) -> None:
