@@ -15,7 +15,8 @@ from eiip.cli import main as eiip_main
 from eiip.data.sample_shards import ensure_sample_shards
 from eiip.evaluation import runner
 from eiip.evaluation.naming import register_resolver
-from eiip.evaluation.results import COLUMNS, ResultsStore
+from eiip.evaluation.results import COLUMNS, SETTINGS_NAME, ResultsStore
+from eiip.internal import config as internal_config
 from eiip.io import InputError, read_image, read_mask
 from eiip.training import train
 
@@ -118,6 +119,19 @@ def test_a_run_directory_of_other_settings_is_not_resumed(sample_shards: Path, t
     runner.evaluate(compose_eval(sample_shards, "backbone=ns", "colorizer=mean", "logger=csv"), tmp_path)
     with pytest.raises(InputError, match="colorizer"):
         runner.evaluate(compose_eval(sample_shards, "backbone=ns", "colorizer=dt", "logger=csv"), tmp_path)
+
+
+def test_a_changed_preset_definition_is_not_resumed_under_the_same_options(
+    sample_shards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`preset: fast` names settings that may change between versions: the resolved ones are recorded too."""
+    overrides = ("backbone=ns", "logger=csv", "save_images=false", "max_images=1", *FAST_INTERNAL)
+    runner.evaluate(compose_eval(sample_shards, *overrides), tmp_path)
+    settings = json.loads((tmp_path / SETTINGS_NAME).read_text())
+    assert settings["colorizer"]["resolved"]["ensemble"] == internal_config.FAST_ENSEMBLE
+    monkeypatch.setattr(internal_config, "FAST_ENSEMBLE", 2)
+    with pytest.raises(InputError, match="colorizer"):
+        runner.evaluate(compose_eval(sample_shards, *overrides), tmp_path)
 
 
 def test_truth_stage_measures_the_colorizer_alone(sample_shards: Path, tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +93,13 @@ def build_setup(cfg: DictConfig) -> EvalSetup:
                      int(cfg.colorizer.get("batch_size", 1)), data, masks, mask_path, device)
 
 
+def resolved_colorizer_settings(colorizer: Colorizer | None) -> dict[str, Any] | None:
+    """Every setting of a configured colorizer (an internal one's InternalConfig): a preset whose definition
+    changed between eiip versions must not resume a directory of the old one under the same options."""
+    config = getattr(colorizer, "config", None)
+    return asdict(config) if is_dataclass(config) and not isinstance(config, type) else None
+
+
 def settings_record(cfg: DictConfig, setup: EvalSetup) -> dict[str, Any]:
     """What determines the per-image results: a rerun must match it to resume the same directory."""
     return {
@@ -101,7 +108,8 @@ def settings_record(cfg: DictConfig, setup: EvalSetup) -> dict[str, Any]:
         "data": {k: setup.data.get(k) for k in ("name", "root", "test_size")},
         "split": cfg.split,
         "mask_set": str(setup.mask_set.resolve()),
-        "colorizer": {"name": setup.colorizer_name, "options": colorizer_options(cfg)},
+        "colorizer": {"name": setup.colorizer_name, "options": colorizer_options(cfg),
+                      "resolved": resolved_colorizer_settings(setup.colorizer)},
         "seed": cfg.seed,
         "lpips": cfg.metrics.lpips,
     }
