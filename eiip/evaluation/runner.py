@@ -102,14 +102,17 @@ def resolved_colorizer_settings(colorizer: Colorizer | None) -> dict[str, Any] |
 
 def settings_record(cfg: DictConfig, setup: EvalSetup) -> dict[str, Any]:
     """What determines the per-image results: a rerun must match it to resume the same directory."""
+    colorizer_record = {"name": setup.colorizer_name, "options": colorizer_options(cfg)}
+    resolved = resolved_colorizer_settings(setup.colorizer)
+    if resolved is not None:  # classical colorizers: no key, so their earlier run directories still resume
+        colorizer_record["resolved"] = resolved
     return {
         "ckpt": str(Path(cfg.ckpt).expanduser().resolve()) if cfg.ckpt else None,
         "backbone": cfg.backbone.name if cfg.get("backbone") else None,
         "data": {k: setup.data.get(k) for k in ("name", "root", "test_size")},
         "split": cfg.split,
         "mask_set": str(setup.mask_set.resolve()),
-        "colorizer": {"name": setup.colorizer_name, "options": colorizer_options(cfg),
-                      "resolved": resolved_colorizer_settings(setup.colorizer)},
+        "colorizer": colorizer_record,
         "seed": cfg.seed,
         "lpips": cfg.metrics.lpips,
     }
