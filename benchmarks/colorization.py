@@ -4,7 +4,9 @@ Each bundled photo is center-cropped and resized to SIZE x SIZE and gets a recta
 hole (hole ratio 20-40 %, fixed seeds). Its monochrome plus its colors outside the hole go to each
 colorizer; we report PSNR (whole image and hole only) and SSIM of the composite against the photo,
 and wall seconds per image. Results are appended to a JSONL file as they finish, so an interrupted
-run resumes where it stopped (rows are keyed by photo, mask, colorizer and settings).
+run resumes where it stopped (rows are keyed by photo, mask, colorizer and settings; an internal
+colorizer's rows also record its full InternalConfig, and rows of another definition of a preset are
+refused rather than mixed in).
 
     python benchmarks/colorization.py                       # all photos, both masks, the default colorizers
     python benchmarks/colorization.py --colorizers levin dt --photos astronaut coffee
@@ -36,7 +38,7 @@ import numpy as np
 import torch
 
 from eiip.color import composite, rgb_to_mono
-from eiip.colorizers import INTERNAL_COLORIZERS, colorize_batch, colorizer_names, get_colorizer
+from eiip.colorizers import INTERNAL_COLORIZERS, colorize_batch, colorizer_names, get_colorizer, resolved_settings
 from eiip.data.samples import ALL_PHOTOS, SAMPLE_PHOTOS, load_sample_photo
 from eiip.internal.config import PRESETS
 from eiip.masks import generate_mask
@@ -113,6 +115,16 @@ def colorizer_options(label: str, args: argparse.Namespace) -> dict:
     if args.steps is not None:
         options["steps"] = args.steps
     return options
+
+
+def check_same_settings(done: dict[str, dict], keys: list[str], label: str, settings: dict | None, path: Path) -> None:
+    """Refuse to resume rows of `label` measured with other settings (an earlier definition of its preset);
+    rows recorded before settings were stored are taken as they are."""
+    stale = [k for k in keys if k in done and done[k].get("settings", settings) != settings]
+    if stale:
+        raise SystemExit(f"error: {len(stale)} {label} rows in {path} were measured with other settings than "
+                         f"this version's (an earlier definition of the preset?); relabel or remove them, or "
+                         f"pass --results with another file")
 
 
 def colorizer_labels(args: argparse.Namespace) -> list[str]:
@@ -225,21 +237,25 @@ def main() -> None:
     rows = []
     for label in labels:
         batch = args.batch if label.split(":")[0] in INTERNAL_COLORIZERS else 1
-        pending = [p for p in pairs if row_key(p[0], p[1], label, args, batch) not in done]
+        options = colorizer_options(label, args)
+        settings = resolved_settings(get_colorizer(label.split(":")[0], **options))
+        keys = [row_key(p[0], p[1], label, args, batch) for p in pairs]
+        check_same_settings(done, keys, label, settings, args.results)
+        pending = [p for p, key in zip(pairs, keys) if key not in done]
         for start in range(0, 0 if args.report else len(pending), batch):
             chunk = pending[start:start + batch]
-            measured = run_pairs(label, colorizer_options(label, args), [p[2] for p in chunk], [p[3] for p in chunk],
-                                 args.device)
+            measured = run_pairs(label, options, [p[2] for p in chunk], [p[3] for p in chunk], args.device)
             for (photo_name, kind, _, _), values in zip(chunk, measured):
                 key = row_key(photo_name, kind, label, args, batch)
                 row = {"key": key, "photo": photo_name, "mask": kind, "colorizer": label, "batch": batch, **values,
-                       "machine": machine, "date": datetime.date.today().isoformat()}
+                       "machine": machine, "date": datetime.date.today().isoformat(),
+                       **({"settings": settings} if settings is not None else {})}
                 with args.results.open("a") as handle:
                     handle.write(json.dumps(row) + "\n")
                 done[key] = row
                 print(f"{photo_name:10s} {kind:8s} {label:18s} hole PSNR {row['hole_psnr']:6.2f} dB "
                       f"PSNR {row['psnr']:6.2f} dB  {row['seconds']:7.2f} s  {row['peak_mib']:6.0f} MiB", flush=True)
-        rows += [done[k] for k in (row_key(p[0], p[1], label, args, batch) for p in pairs) if k in done]
+        rows += [done[k] for k in keys if k in done]
     print(f"\n## {'x'.join(map(str, args.size))}, {len(args.photos)} photos, seed {args.seed}, batch {args.batch}, "
           f"{args.device}\n")
     print(summary_table(rows, labels))

@@ -34,10 +34,11 @@ to add one. ``"internal"`` and ``"internal-base"`` are the paper's internal stag
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import math
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 import scipy.sparse
@@ -116,6 +117,17 @@ def get_colorizer(name: str, **options) -> Colorizer:
     except (KeyError, TypeError):
         raise ValueError(f"unknown colorizer {name!r}; valid names: {', '.join(colorizer_names())}") from None
     return factory(**options)
+
+
+def resolved_settings(colorizer: Colorizer | None) -> dict[str, Any] | None:
+    """Every setting of a configured colorizer (an internal one's InternalConfig, JSON-ready), None for others.
+
+    A preset name (`fast`) may stand for other settings in another eiip version: records of results keep
+    these so that results of an older definition are never mixed with new ones."""
+    config = getattr(colorizer, "config", None)
+    if not dataclasses.is_dataclass(config) or isinstance(config, type):
+        return None
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
 
 
 def _function_factory(fn: Callable[..., torch.Tensor]) -> ColorizerFactory:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import cv2
@@ -21,6 +22,7 @@ from eiip.colorizers import (
     levin_colorize,
     mean_chroma_colorize,
     register_colorizer,
+    resolved_settings,
 )
 
 BASELINES = ("mean", "levin", "dt")
@@ -300,3 +302,12 @@ def test_validator_rejects_bad_inputs(mutate, message: str) -> None:
 
 def test_validator_accepts_valid_inputs() -> None:
     check_colorize_inputs(*_valid_inputs())
+
+
+def test_resolved_settings_spell_out_an_internal_preset_and_skip_classical_colorizers() -> None:
+    fast = resolved_settings(get_colorizer("internal"))
+    assert fast is not None and json.loads(json.dumps(fast)) == fast  # JSON-ready (tuples as lists)
+    assert (fast["ensemble"], fast["fit_pixels"], fast["steps"]) == (8, 64 * 80, [400, 400, 400])
+    reference = resolved_settings(get_colorizer("internal", preset="reference"))
+    assert reference is not None and reference != fast and reference["loss"] == "mse"
+    assert all(resolved_settings(get_colorizer(name)) is None for name in BASELINES)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from eiip.color import composite, rgb_to_mono
-from eiip.colorizers import Colorizer, colorize_batch, get_colorizer
+from eiip.colorizers import Colorizer, colorize_batch, get_colorizer, resolved_settings
 from eiip.evaluation.naming import register_resolver
 from eiip.evaluation.data import TestImage, iter_split, load_or_create_mask_set, split_size
 from eiip.evaluation.report import log_to_wandb, write_summary
@@ -93,17 +93,10 @@ def build_setup(cfg: DictConfig) -> EvalSetup:
                      int(cfg.colorizer.get("batch_size", 1)), data, masks, mask_path, device)
 
 
-def resolved_colorizer_settings(colorizer: Colorizer | None) -> dict[str, Any] | None:
-    """Every setting of a configured colorizer (an internal one's InternalConfig): a preset whose definition
-    changed between eiip versions must not resume a directory of the old one under the same options."""
-    config = getattr(colorizer, "config", None)
-    return asdict(config) if is_dataclass(config) and not isinstance(config, type) else None
-
-
 def settings_record(cfg: DictConfig, setup: EvalSetup) -> dict[str, Any]:
     """What determines the per-image results: a rerun must match it to resume the same directory."""
     colorizer_record = {"name": setup.colorizer_name, "options": colorizer_options(cfg)}
-    resolved = resolved_colorizer_settings(setup.colorizer)
+    resolved = resolved_settings(setup.colorizer)
     if resolved is not None:  # classical colorizers: no key, so their earlier run directories still resume
         colorizer_record["resolved"] = resolved
     return {
