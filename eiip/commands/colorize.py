@@ -12,7 +12,7 @@ import torch
 from eiip.color import composite, rgb_to_mono
 from eiip.colorizers import INTERNAL_COLORIZERS, colorizer_names, get_colorizer
 from eiip.internal import ColorHint
-from eiip.internal.config import PRESETS
+from eiip.internal.config import FAST_ENSEMBLE, FAST_FIT_PIXELS, PRESETS
 from eiip.io import InputError, atomic_save, load_colorize_inputs, write_image, write_mask
 from eiip.metrics import hole_psnr, psnr
 from eiip.visualize import side_by_side
@@ -63,10 +63,10 @@ def add_colorizer_options(parser: argparse.ArgumentParser) -> None:
                        help="masked reconstruction loss: l1 (paper) or mse (official code); default: the preset's")
     group.add_argument("--ensemble", type=int, default=None, metavar="M",
                        help="pyramids fitted per image from different seeds, colorizations averaged "
-                            "(internal; default: the preset's, 3 for fast, 1 for the others)")
+                            f"(internal; default: the preset's, {FAST_ENSEMBLE} for fast, 1 for the others)")
     group.add_argument("--fit-pixels", type=int, default=None, metavar="N",
                        help="fit the pyramid only up to its finest level of at most N pixels and upsample the "
-                            "chroma (internal; 0 = full resolution; default: the preset's, 5120 for fast)")
+                            f"chroma (internal; 0 = full resolution; default: the preset's, {FAST_FIT_PIXELS} for fast)")
     group.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                        help="torch device for the internal colorizer (default: cuda if available)")
     group.add_argument("--quiet", action="store_true", help="no progress bar")
