@@ -241,12 +241,11 @@ def main() -> None:
         settings = resolved_settings(get_colorizer(label.split(":")[0], **options))
         keys = [row_key(p[0], p[1], label, args, batch) for p in pairs]
         check_same_settings(done, keys, label, settings, args.results)
-        pending = [p for p, key in zip(pairs, keys) if key not in done]
+        pending = [(p, key) for p, key in zip(pairs, keys) if key not in done]
         for start in range(0, 0 if args.report else len(pending), batch):
             chunk = pending[start:start + batch]
-            measured = run_pairs(label, options, [p[2] for p in chunk], [p[3] for p in chunk], args.device)
-            for (photo_name, kind, _, _), values in zip(chunk, measured):
-                key = row_key(photo_name, kind, label, args, batch)
+            measured = run_pairs(label, options, [p[2] for p, _ in chunk], [p[3] for p, _ in chunk], args.device)
+            for ((photo_name, kind, _, _), key), values in zip(chunk, measured):
                 row = {"key": key, "photo": photo_name, "mask": kind, "colorizer": label, "batch": batch, **values,
                        "machine": machine, "date": datetime.date.today().isoformat(),
                        **({"settings": settings} if settings is not None else {})}

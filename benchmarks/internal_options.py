@@ -39,13 +39,12 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="colorizer seeds (default 0)")
     args = parser.parse_args()
     options = {"preset": args.preset, **dict(args.settings)}
-    pairs = [(name, kind) for name in args.photos for kind in args.masks]
-    scores: dict[tuple[str, str], list[float]] = {pair: [] for pair in pairs}
+    pairs = [(name, kind, load_sample_photo(name, args.size), benchmark_mask(kind, ALL_PHOTOS.index(name), args.size, 0))
+             for name in args.photos for kind in args.masks]
+    scores: dict[tuple[str, str], list[float]] = {(name, kind): [] for name, kind, _, _ in pairs}
     for seed in args.seeds:
         rows = []
-        for name, kind in pairs:
-            photo = load_sample_photo(name, args.size)
-            hole = benchmark_mask(kind, ALL_PHOTOS.index(name), args.size, 0)
+        for name, kind, photo, hole in pairs:
             row = run_pairs("internal", {**options, "seed": seed}, [photo], [hole], "cpu")[0]
             rows.append(row)
             scores[name, kind].append(row["hole_psnr"])
