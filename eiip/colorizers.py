@@ -8,7 +8,12 @@ colorizer factories, and classical baselines:
 * ``"mean"``: the mean known chroma everywhere (a floor baseline);
 * ``"levin"``: Levin, Lischinski and Weiss, "Colorization using Optimization" (SIGGRAPH 2004);
 * ``"dt"``: normalized-convolution propagation with the domain transform of Gastal and Oliveira
-  (SIGGRAPH 2011), via ``cv2.ximgproc.dtFilter``.
+  (SIGGRAPH 2011), via ``cv2.ximgproc.dtFilter``;
+* ``"local-linear"``: chroma affine in the monochrome over every 3x3 window (the matting Laplacian of
+  Levin, Lischinski and Weiss 2006 with the monochrome as guide, :mod:`eiip.local_linear`);
+* ``"validated-blend"`` (the default of the command line and of ``eval.py``): ``levin`` and
+  ``local-linear`` blended with weights fitted per image on held-out known pixels
+  (:mod:`eiip.validated_blend`); beyond the paper, see the README.
 
 Interface (:class:`Colorizer`)::
 
@@ -37,16 +42,20 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-import math
+import logging
 from typing import Any, Callable, Protocol
 
 import numpy as np
-import scipy.sparse
-import scipy.sparse.linalg
 import torch
 
 from eiip.color import rgb_to_yiq, yiq_to_rgb
 from eiip.internal import InternalColorizer, internal_preset
+from eiip.internal.chroma import chroma_to_rgb
+from eiip.levin import levin_propagator
+from eiip.local_linear import local_linear_propagator
+from eiip.validated_blend import Propagate, check_holdouts, validated_blend
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "COLORIZERS",
@@ -58,8 +67,10 @@ __all__ = [
     "domain_transform_colorize",
     "get_colorizer",
     "levin_colorize",
+    "local_linear_colorize",
     "mean_chroma_colorize",
     "register_colorizer",
+    "validated_blend_colorize",
 ]
 
 
@@ -216,6 +227,14 @@ def _mean_known_chroma(chroma: np.ndarray, known: np.ndarray) -> np.ndarray:
     return chroma[:, known].mean(axis=1)
 
 
+def _to_rgb_in_gamut(y: np.ndarray, chroma: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+    """RGB of Y (H, W) and chroma (2, H, W), the chroma scaled towards gray where the color would leave
+    [0, 1] (:func:`eiip.internal.chroma.chroma_to_rgb`: Y stays ``y``), as float32 on ``like``'s device."""
+    rgb = chroma_to_rgb(torch.from_numpy(y[None]), torch.from_numpy(np.ascontiguousarray(chroma)))
+    # the clamp only removes rounding-level excursions (~1e-17) of the scaling
+    return rgb.clamp_(0.0, 1.0).to(device=like.device, dtype=torch.float32)
+
+
 def _to_rgb(y: np.ndarray, chroma: np.ndarray, like: torch.Tensor) -> torch.Tensor:
     """RGB of Y (H, W) and chroma (2, H, W), clipped to [0, 1], as float32 on ``like``'s device."""
     yiq = torch.from_numpy(np.concatenate([y[None], chroma], axis=0))
@@ -279,42 +298,6 @@ def mean_chroma_colorize(mono: torch.Tensor, rgb_known: torch.Tensor, known: tor
 # --------------------------------------------------------------------------------------------
 
 
-def _levin_weights(
-    y: np.ndarray, window: int, var_scale: float, sigma_floor: float, min_nearest_weight: float
-) -> tuple[list[tuple[int, int]], np.ndarray]:
-    """Normalized affinities of every pixel to its window neighbours.
-
-    Returns the neighbour offsets (dy, dx) (centre excluded) and weights of shape (K, H, W), zero
-    where the neighbour falls outside the image, summing to 1 over K at every pixel.
-    """
-    h, w = y.shape
-    r = window
-    padded = np.pad(y, r, mode="edge")
-    inside = np.pad(np.ones((h, w), dtype=bool), r, mode="constant", constant_values=False)
-    offsets = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1) if (dy, dx) != (0, 0)]
-    neighbours = np.stack([padded[r + dy : r + dy + h, r + dx : r + dx + w] for dy, dx in offsets])
-    valid = np.stack([inside[r + dy : r + dy + h, r + dx : r + dx + w] for dy, dx in offsets])
-
-    # Statistics of Y over the window including the centre (population variance).
-    count = valid.sum(axis=0) + 1.0
-    total = (neighbours * valid).sum(axis=0) + y
-    mean = total / count
-    var = (((neighbours - mean) ** 2) * valid).sum(axis=0) + (y - mean) ** 2
-    var /= count
-
-    diff2 = (neighbours - y) ** 2
-    # csig plays the role of 2 sigma_r^2 in exp(-(Y(r) - Y(s))^2 / (2 sigma_r^2)).
-    csig = var_scale * var
-    # The closest neighbour keeps at least `min_nearest_weight` (before normalization), so a pixel
-    # never gets all-vanishing weights.
-    nearest = np.where(valid, diff2, np.inf).min(axis=0)
-    csig = np.maximum(csig, nearest / -math.log(min_nearest_weight))
-    csig = np.maximum(csig, sigma_floor)
-    weights = np.exp(-diff2 / csig) * valid
-    weights /= weights.sum(axis=0)
-    return offsets, weights
-
-
 def levin_colorize(
     mono: torch.Tensor,
     rgb_known: torch.Tensor,
@@ -327,62 +310,86 @@ def levin_colorize(
 ) -> torch.Tensor:
     """Levin, Lischinski and Weiss, "Colorization using Optimization" (SIGGRAPH 2004).
 
-    For each chroma channel U in {I, Q}, every hole pixel r satisfies
-    ``U(r) = sum_{s in N(r)} w_rs U(s)``, the zero-residual minimizer of
-    ``sum_r (U(r) - sum_s w_rs U(s))^2`` over the hole with the known chroma as hard constraints.
-    N(r) is the (2 window + 1)^2 - 1 neighbourhood inside the image and
-    ``w_rs ∝ exp(-(Y(r) - Y(s))^2 / c_r)``, normalized to sum 1 over N(r), with Y = ``mono``.
-    As in the authors' reference code, ``c_r = var_scale * var_r`` (``var_r`` the variance of Y over
-    the window including r; ``var_scale`` = 0.6), raised so that the closest neighbour gets weight
-    at least ``min_nearest_weight`` (0.01) and floored at ``sigma_floor`` (2e-6).
-
-    The linear system is built (vectorized) over the hole pixels only, the known neighbours moving
-    to the right-hand side; it is factorized once with SuperLU and solved for I and Q together.
+    I and Q are propagated from the known pixels by :func:`eiip.levin.levin_propagator` (its
+    docstring gives the system and the defaults, those of the authors' reference code); the RGB is
+    clipped to [0, 1] as in their code.
     """
-    if int(window) != window or window < 1:
-        raise ValueError(f"window must be a positive integer radius, got {window!r}")
-    if not sigma_floor > 0 or not var_scale > 0 or not 0 < min_nearest_weight < 1:
-        raise ValueError("sigma_floor and var_scale must be > 0 and min_nearest_weight in (0, 1)")
-    window = int(window)
     y, chroma, mask = _prepare(mono, rgb_known, known)
-    hole = ~mask
-    n = int(hole.sum())
-    if n == 0:
-        return _to_rgb(y, chroma, mono)
-
-    h, w = y.shape
-    offsets, weights = _levin_weights(y, window, var_scale, sigma_floor, min_nearest_weight)
-    index = np.full((h, w), -1, dtype=np.int64)
-    index[hole] = np.arange(n)
-    hole_rows, hole_cols = np.nonzero(hole)  # row-major, matching `index`
-
-    rows = [np.arange(n)]
-    cols = [np.arange(n)]
-    vals = [np.ones(n)]
-    rhs = np.zeros((n, 2))
-    for k, (dy, dx) in enumerate(offsets):
-        ny = hole_rows + dy
-        nx = hole_cols + dx
-        inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
-        src = np.nonzero(inside)[0]
-        ny, nx = ny[inside], nx[inside]
-        wk = weights[k, hole_rows[src], hole_cols[src]]
-        neighbour = index[ny, nx]
-        is_hole = neighbour >= 0
-        rows.append(src[is_hole])
-        cols.append(neighbour[is_hole])
-        vals.append(-wk[is_hole])
-        kn = ~is_hole
-        np.add.at(rhs, src[kn], wk[kn, None] * chroma[:, ny[kn], nx[kn]].T)
-
-    matrix = scipy.sparse.csc_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
+    propagate = levin_propagator(
+        y, window=window, sigma_floor=sigma_floor, var_scale=var_scale, min_nearest_weight=min_nearest_weight
     )
-    solution = scipy.sparse.linalg.splu(matrix).solve(rhs)
+    return _to_rgb(y, propagate(chroma, mask), mono)
 
-    out = chroma.copy()
-    out[:, hole] = solution.T
-    return _to_rgb(y, out, mono)
+
+# --------------------------------------------------------------------------------------------
+# Local linear model, and the validated blend (issue 6: never worse than Levin)
+# --------------------------------------------------------------------------------------------
+
+
+def local_linear_colorize(
+    mono: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tensor, *, eps: float = 1e-5, radius: int = 1
+) -> torch.Tensor:
+    """Chroma affine in the monochrome over every (2 ``radius`` + 1)^2 window (:mod:`eiip.local_linear`,
+    the matting Laplacian of Levin et al. 2006 with the monochrome as guide), known chroma fixed.
+
+    The RGB keeps Y == ``mono``: chroma that would leave [0, 1] is scaled towards gray, not clipped.
+    """
+    y, chroma, mask = _prepare(mono, rgb_known, known)
+    return _to_rgb_in_gamut(y, local_linear_propagator(y, eps=eps, radius=radius)(chroma, mask), mono)
+
+
+_NATIVE_PROPAGATORS: dict[str, Callable[[np.ndarray], Propagate]] = {
+    "levin": levin_propagator,
+    "local-linear": local_linear_propagator,
+}
+"""Candidates of the validated blend that propagate chroma directly (no RGB round trip, no clipping)."""
+
+DEFAULT_BLEND_CANDIDATES = ("levin", "local-linear")
+
+
+def _colorizer_propagator(name: str, mono: torch.Tensor, y: np.ndarray) -> Propagate:
+    """Any registered colorizer (default options) as a chroma propagator, through its RGB output."""
+    colorizer = get_colorizer(name)
+
+    def propagate(chroma: np.ndarray, known: np.ndarray) -> np.ndarray:
+        rgb_known = _to_rgb(y, chroma, mono)
+        rgb = colorizer(mono, rgb_known, torch.from_numpy(known)[None].to(mono.device))
+        return rgb_to_yiq(rgb.detach().cpu().to(torch.float64))[1:].numpy()
+
+    return propagate
+
+
+def validated_blend_colorize(
+    mono: torch.Tensor,
+    rgb_known: torch.Tensor,
+    known: torch.Tensor,
+    *,
+    candidates: tuple[str, ...] | list[str] = DEFAULT_BLEND_CANDIDATES,
+    holdouts: int = 4,
+) -> torch.Tensor:
+    """Blend of the ``candidates``' chroma, weighted per image on held-out known pixels (:mod:`eiip.validated_blend`).
+
+    ``candidates``: registered colorizer names; ``levin`` and ``local-linear`` propagate chroma
+    directly, any other (``dt``, ``internal`` with its default ``fast`` preset on the CPU, ...) runs
+    as a colorizer once per held-out set and once more for the hole if its weight is not zero, so
+    a network candidate costs (``holdouts`` + 1) fits. ``holdouts``: how many shifted copies of the
+    hole are held out (1..8; 4 by default). The RGB keeps Y == ``mono`` (chroma scaled into the gamut).
+    The weights go to this module's logger at DEBUG level.
+    """
+    check_holdouts(holdouts)
+    names = [candidates] if isinstance(candidates, str) else list(candidates)
+    unknown = sorted(set(names) - set(COLORIZERS))
+    if not names or unknown or len(set(names)) != len(names):
+        raise ValueError(f"candidates must be distinct registered colorizer names, got {names!r}; "
+                         f"valid names: {', '.join(colorizer_names())}")
+    if "validated-blend" in names:
+        raise ValueError("validated-blend cannot be its own candidate")
+    y, chroma, mask = _prepare(mono, rgb_known, known)
+    propagators = [_NATIVE_PROPAGATORS[name](y) if name in _NATIVE_PROPAGATORS else _colorizer_propagator(name, mono, y)
+                   for name in names]
+    blended, weights = validated_blend(propagators, chroma, mask, holdouts)
+    _log.debug("validated-blend weights: %s", dict(zip(names, weights.round(3).tolist())))
+    return _to_rgb_in_gamut(y, blended, mono)
 
 
 # --------------------------------------------------------------------------------------------
@@ -482,6 +489,8 @@ def domain_transform_colorize(
 register_colorizer("mean")(_function_factory(mean_chroma_colorize))
 register_colorizer("levin")(_function_factory(levin_colorize))
 register_colorizer("dt")(_function_factory(domain_transform_colorize))
+register_colorizer("local-linear")(_function_factory(local_linear_colorize))
+register_colorizer("validated-blend")(_function_factory(validated_blend_colorize))
 
 
 def _internal_factory(default_preset: str) -> ColorizerFactory:

@@ -25,7 +25,7 @@ from eiip.colorizers import (
     resolved_settings,
 )
 
-BASELINES = ("mean", "levin", "dt")
+BASELINES = ("mean", "levin", "dt", "local-linear", "validated-blend")
 
 
 # ----------------------------------------------------------------------------- fixtures / helpers
