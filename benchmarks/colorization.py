@@ -183,6 +183,23 @@ def speedup_table(rows: list[dict], labels: list[str], baseline: str = "internal
     return "\n".join(lines)
 
 
+def levin_gap_table(rows: list[dict], labels: list[str], baseline: str = "levin") -> str:
+    """Per colorizer and mask kind: mean hole PSNR minus `baseline`'s over the shared pairs, and the worst pair."""
+    lines = [f"| colorizer | mask | pairs | hole PSNR - {baseline} (dB) | worst pair (dB) |", "|---|---|---|---|---|"]
+    for label in labels:
+        if label == baseline:
+            continue
+        for kind in MASK_KINDS:
+            mine = {r["photo"]: r["hole_psnr"] for r in rows if r["colorizer"] == label and r["mask"] == kind}
+            base = {r["photo"]: r["hole_psnr"] for r in rows if r["colorizer"] == baseline and r["mask"] == kind}
+            gaps = {photo: mine[photo] - base[photo] for photo in sorted(mine.keys() & base.keys())}
+            if gaps:
+                worst = min(gaps, key=gaps.get)
+                lines.append(f"| {label} | {kind} | {len(gaps)} | {statistics.fmean(gaps.values()):+.2f} "
+                             f"| {gaps[worst]:+.2f} ({worst}) |")
+    return "\n".join(lines)
+
+
 def pair_table(rows: list[dict], labels: list[str]) -> str:
     """Hole PSNR of every (photo, mask) pair per colorizer, as Markdown."""
     by_pair: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
@@ -203,7 +220,7 @@ def parse_size(text: str) -> tuple[int, int]:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photos", nargs="+", default=list(SAMPLE_PHOTOS), choices=ALL_PHOTOS)
-    parser.add_argument("--colorizers", nargs="+", default=["internal", "internal-base", "levin", "dt", "mean"],
+    parser.add_argument("--colorizers", nargs="+", default=["validated-blend", "local-linear", "internal", "internal-base", "levin", "dt", "mean"],
                         choices=colorizer_names())
     parser.add_argument("--masks", nargs="+", default=list(MASK_KINDS), choices=MASK_KINDS)
     parser.add_argument("--preset", nargs="+", default=["fast"], choices=PRESETS,
@@ -259,6 +276,7 @@ def main() -> None:
           f"{args.device}\n")
     print(summary_table(rows, labels))
     print("\n" + speedup_table(rows, labels))
+    print("\n" + levin_gap_table(rows, labels))
     print("\nHole PSNR (dB) per pair:\n")
     print(pair_table(rows, labels))
 

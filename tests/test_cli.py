@@ -39,7 +39,8 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int,
     return code, captured.out, captured.err
 
 
-@pytest.mark.parametrize("colorizer", [["--colorizer", "levin"], ["--colorizer", "dt"], ["--colorizer", "mean"], FAST_INTERNAL])
+@pytest.mark.parametrize("colorizer", [[], ["--colorizer", "levin"], ["--colorizer", "dt"], ["--colorizer", "mean"],
+                                       ["--colorizer", "local-linear"], FAST_INTERNAL])
 def test_colorize_writes_a_composite_keeping_known_pixels(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, photo_files: dict[str, Path], astronaut64: torch.Tensor,
     rect_known: torch.Tensor, colorizer: list[str],
@@ -82,6 +83,17 @@ def test_hint_with_a_classical_colorizer_is_an_error(
     code, _, err = run_cli(capsys, "colorize", "--image", photo_files["image"], "--mask", photo_files["mask"],
                            "--out", tmp_path / "o.png", "--colorizer", "levin", "--hint", "1,1,#000000")
     assert code == 2 and err.strip().startswith("error:") and "--hint" in err
+
+
+@pytest.mark.parametrize("option", [["--preset", "reference"], ["--steps", "5"], ["--fit-pixels", "0"], ["--ensemble", "2"]])
+def test_internal_options_with_the_default_colorizer_are_an_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, photo_files: dict[str, Path], option: list[str]
+) -> None:
+    """Nothing silently ignored: the default colorizer (validated-blend) has no pyramid to set up."""
+    code, _, err = run_cli(capsys, "colorize", "--image", photo_files["image"], "--mask", photo_files["mask"],
+                           "--out", tmp_path / "o.png", *option)
+    assert code == 2 and err.strip().startswith("error:") and option[0] in err and "--colorizer internal" in err
+    assert "\n" not in err.strip()
 
 
 def test_non_binary_mask_warns_in_one_line(
@@ -172,7 +184,7 @@ def test_console_script_reports_errors_without_traceback(tmp_path: Path, photo_f
 
 def test_demo_writes_result_and_side_by_side(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, stdout, err = run_cli(capsys, "demo", "--out", tmp_path, "--photo", "chelsea", "--size", "64",
-                                "--levels", "2", "--steps", "10", "--quiet")
+                                "--colorizer", "internal", "--levels", "2", "--steps", "10", "--quiet")
     assert code == 0, err
     for name in ("input", "mask", "gray", "result", "side_by_side"):
         assert (tmp_path / f"{name}.png").is_file()

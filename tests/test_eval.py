@@ -21,7 +21,7 @@ from eiip.io import InputError, read_image, read_mask
 from eiip.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
-FAST_INTERNAL = ["colorizer.options.levels=1", "colorizer.options.steps=5"]
+FAST_INTERNAL = ["colorizer=internal", "colorizer.options.levels=1", "colorizer.options.steps=5"]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def read_rows(run_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def test_telea_with_the_internal_colorizer_out_of_the_box(sample_shards: Path, tmp_path: Path) -> None:
+def test_telea_with_the_internal_colorizer(sample_shards: Path, tmp_path: Path) -> None:
     cfg = compose_eval(sample_shards, "backbone=telea", *FAST_INTERNAL)
     summary = runner.evaluate(cfg, tmp_path)
 
@@ -69,6 +69,15 @@ def test_telea_with_the_internal_colorizer_out_of_the_box(sample_shards: Path, t
     recorded = json.loads((tmp_path / "summary.json").read_text())
     assert "alexnet" in recorded["lpips_unavailable"].lower()
     assert (tmp_path / "summary.md").read_text().startswith("| rows |")
+
+
+def test_out_of_the_box_colorizer_is_the_validated_blend(sample_shards: Path, tmp_path: Path) -> None:
+    summary = runner.evaluate(compose_eval(sample_shards, "backbone=telea", "logger=csv", "save_images=false"), tmp_path)
+    settings = json.loads((tmp_path / SETTINGS_NAME).read_text())
+    assert settings["colorizer"] == {"name": "validated-blend",
+                                     "options": {"candidates": ["levin", "local-linear"], "holdouts": 4}}
+    assert summary["overall"]["n"] == 2
+    assert 15.0 < summary["overall"]["hole_psnr"] < summary["overall"]["psnr"] < 60.0
 
 
 def test_wandb_offline_run_holds_the_table_images_and_plots(sample_shards: Path, tmp_path: Path) -> None:

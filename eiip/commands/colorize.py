@@ -30,6 +30,10 @@ def parse_hint(text: str) -> ColorHint:
     return ColorHint(int(x), int(y), rgb)  # type: ignore[arg-type]
 
 
+_INTERNAL_ONLY = ("hint", "preset", "levels", "steps", "loss", "ensemble", "fit_pixels")
+"""Command-line options read by the internal colorizers only."""
+
+
 def colorize_image(
     mono: torch.Tensor,
     rgb: torch.Tensor,
@@ -38,8 +42,10 @@ def colorize_image(
 ) -> torch.Tensor:
     """Run the chosen colorizer; returns the colorization of the whole image (3, H, W)."""
     if args.colorizer not in INTERNAL_COLORIZERS:
-        if args.hint:
-            raise InputError(f"--hint works with the internal colorizers only, not {args.colorizer!r}")
+        given = [f"--{name.replace('_', '-')}" for name in _INTERNAL_ONLY if getattr(args, name) not in (None, [])]
+        if given:
+            raise InputError(f"{', '.join(given)} work(s) with the internal colorizers only, not {args.colorizer!r} "
+                             f"(add --colorizer internal)")
         return get_colorizer(args.colorizer)(mono, rgb, known)
     settings = {"preset": args.preset, "levels": args.levels, "steps": args.steps}
     settings.update({name: getattr(args, name) for name in ("loss", "ensemble") if getattr(args, name) is not None})
@@ -51,7 +57,9 @@ def colorize_image(
 
 def add_colorizer_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("colorizer")
-    group.add_argument("--colorizer", default="internal", choices=colorizer_names(), help="default: internal")
+    group.add_argument("--colorizer", default="validated-blend", choices=colorizer_names(),
+                       help="default: validated-blend (levin and local-linear weighted per image on held-out known "
+                            "pixels); internal: the paper's internal stage (see the README)")
     group.add_argument("--seed", type=int, default=0, help="seed of the internal colorizer (default 0)")
     group.add_argument("--hint", type=parse_hint, action="append", default=[], metavar="X,Y,#RRGGBB",
                        help="a user color hint at pixel (x, y); repeatable (internal colorizers only)")
