@@ -132,3 +132,17 @@ def test_other_registered_colorizers_can_be_candidates(astronaut64: torch.Tensor
 def test_bad_options_are_rejected(options: dict, message: str, astronaut64: torch.Tensor, rect_known: torch.Tensor) -> None:
     with pytest.raises(ValueError, match=message):
         get_colorizer("validated-blend", **options)(rgb_to_mono(astronaut64), astronaut64, rect_known)
+
+
+@pytest.mark.parametrize("make", ["levin", "local-linear"])
+def test_propagators_never_read_the_pixels_they_fill(make: str, astronaut64: torch.Tensor, rect_known: torch.Tensor) -> None:
+    """Held-out pixels keep their true values in the array handed over: a propagator must not read them."""
+    from eiip.levin import levin_propagator
+    from eiip.local_linear import local_linear_propagator
+
+    propagate = {"levin": levin_propagator, "local-linear": local_linear_propagator}[make](
+        rgb_to_mono(astronaut64.double())[0].numpy())
+    values = rgb_to_yiq(astronaut64.double())[1:].numpy()
+    known = rect_known[0].numpy() & ~holdout_masks(rect_known[0].numpy(), 1)[0]
+    poisoned = np.where(known, values, np.nan)
+    assert np.array_equal(propagate(poisoned, known), propagate(values, known))
