@@ -85,3 +85,19 @@ def test_bad_settings_and_tiny_images_are_rejected() -> None:
         local_linear_laplacian(np.zeros((8, 8)), 1e-5, radius=0)
     with pytest.raises(ValueError, match="at least 5x5"):
         local_linear_laplacian(np.zeros((4, 9)), 1e-5, radius=2)
+
+
+def test_options_reach_the_colorizer(astronaut64: torch.Tensor, rect_known: torch.Tensor) -> None:
+    """Larger eps flattens the fill towards the border's mean; 5x5 windows still recover affine chroma."""
+    from eiip.colorizers import get_colorizer
+
+    y = 0.2 + 0.6 * rgb_to_mono(astronaut64.double())
+    yiq = torch.cat([y, 0.25 * y - 0.08, -0.1 * y + 0.03])
+    rgb, mono, hole = yiq_to_rgb(yiq).float(), y.float(), ~rect_known[0]
+
+    def hole_error(**options) -> float:
+        out = get_colorizer("local-linear", **options)(mono, rgb, rect_known)
+        return (rgb_to_yiq(out.double())[1:] - yiq[1:])[:, hole].abs().max().item()
+
+    assert hole_error(radius=2) < 2e-3
+    assert hole_error(eps=1.0) > 5 * hole_error()
