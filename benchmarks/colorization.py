@@ -166,6 +166,13 @@ def summary_table(rows: list[dict], labels: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _shared_pairs(rows: list[dict], label: str, baseline: str, kind: str) -> list[tuple[str, dict, dict]]:
+    """(photo, row of `label`, row of `baseline`) for every photo both measured with masks of `kind`."""
+    mine = {r["photo"]: r for r in rows if r["colorizer"] == label and r["mask"] == kind}
+    base = {r["photo"]: r for r in rows if r["colorizer"] == baseline and r["mask"] == kind}
+    return [(photo, mine[photo], base[photo]) for photo in sorted(mine.keys() & base.keys())]
+
+
 def speedup_table(rows: list[dict], labels: list[str], baseline: str = "internal:reference") -> str:
     """Wall-time ratio and hole-PSNR difference of each internal preset against `baseline`, per mask kind."""
     lines = ["| colorizer | mask | speed-up vs reference | hole PSNR - reference (dB) |", "|---|---|---|---|"]
@@ -173,12 +180,10 @@ def speedup_table(rows: list[dict], labels: list[str], baseline: str = "internal
         if not label.startswith("internal:") or label == baseline:
             continue
         for kind in MASK_KINDS:
-            mine = {r["photo"]: r for r in rows if r["colorizer"] == label and r["mask"] == kind}
-            base = {r["photo"]: r for r in rows if r["colorizer"] == baseline and r["mask"] == kind}
-            shared = sorted(mine.keys() & base.keys())
+            shared = _shared_pairs(rows, label, baseline, kind)
             if shared:
-                ratio = sum(base[p]["seconds"] for p in shared) / sum(mine[p]["seconds"] for p in shared)
-                gap = statistics.fmean(mine[p]["hole_psnr"] - base[p]["hole_psnr"] for p in shared)
+                ratio = sum(b["seconds"] for _, _, b in shared) / sum(m["seconds"] for _, m, _ in shared)
+                gap = statistics.fmean(m["hole_psnr"] - b["hole_psnr"] for _, m, b in shared)
                 lines.append(f"| {label} | {kind} | {ratio:.1f}x | {gap:+.2f} |")
     return "\n".join(lines)
 
@@ -190,9 +195,7 @@ def levin_gap_table(rows: list[dict], labels: list[str], baseline: str = "levin"
         if label == baseline:
             continue
         for kind in MASK_KINDS:
-            mine = {r["photo"]: r["hole_psnr"] for r in rows if r["colorizer"] == label and r["mask"] == kind}
-            base = {r["photo"]: r["hole_psnr"] for r in rows if r["colorizer"] == baseline and r["mask"] == kind}
-            gaps = {photo: mine[photo] - base[photo] for photo in sorted(mine.keys() & base.keys())}
+            gaps = {photo: m["hole_psnr"] - b["hole_psnr"] for photo, m, b in _shared_pairs(rows, label, baseline, kind)}
             if gaps:
                 worst = min(gaps, key=gaps.get)
                 lines.append(f"| {label} | {kind} | {len(gaps)} | {statistics.fmean(gaps.values()):+.2f} "

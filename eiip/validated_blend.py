@@ -70,7 +70,8 @@ def blend_weights(predictions: np.ndarray, target: np.ndarray) -> np.ndarray:
             if (solution < -1e-12).any():
                 continue
             weights = np.zeros(count)
-            weights[chosen] = np.clip(solution, 0.0, None) / np.clip(solution, 0.0, None).sum()
+            clipped = np.clip(solution, 0.0, None)
+            weights[chosen] = clipped / clipped.sum()
             error = weights @ gram @ weights - 2.0 * cross @ weights
             if error < best_error - 1e-15:
                 best, best_error = weights, error
@@ -83,13 +84,14 @@ def validated_blend(
     """Blend of the propagators' fills of ``values`` (C, H, W) from ``known`` (H, W), weighted on held-out sets.
 
     Returns the blended (C, H, W) values (``values`` at the known pixels) and the weights (N,).
-    With no usable held-out set (e.g. a hole covering almost everything) the weights are equal.
+    With no usable held-out set (e.g. a hole covering almost everything) the weights are equal; a
+    single propagator gets weight 1 without any held-out fill.
     """
     if not propagators:
         raise ValueError("validated_blend needs at least one propagator")
     predictions: list[list[np.ndarray]] = [[] for _ in propagators]
     targets = []
-    for held_out in holdout_masks(known, holdouts):
+    for held_out in holdout_masks(known, holdouts) if len(propagators) > 1 else []:
         remaining = known & ~held_out
         for collected, propagate in zip(predictions, propagators):
             collected.append(propagate(values, remaining)[:, held_out].ravel())
