@@ -38,9 +38,9 @@ import numpy as np
 import torch
 
 from eiip.color import composite, rgb_to_mono
-from eiip.colorizers import INTERNAL_COLORIZERS, colorize_batch, colorizer_names, get_colorizer, resolved_settings
+from eiip.colorize import INTERNAL_COLORIZERS, colorize_batch, colorizer_names, get_colorizer, resolved_settings
 from eiip.data.samples import ALL_PHOTOS, SAMPLE_PHOTOS, load_sample_photo
-from eiip.internal.config import PRESETS
+from eiip.colorize.internal.config import PRESETS
 from eiip.masks import generate_mask
 from eiip.metrics import hole_psnr, psnr, ssim
 

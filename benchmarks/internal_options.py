@@ -16,7 +16,7 @@ import statistics
 from colorization import MASK_KINDS, benchmark_mask, parse_size, run_pairs
 
 from eiip.data.samples import ALL_PHOTOS, SAMPLE_PHOTOS, load_sample_photo
-from eiip.internal.config import PRESETS
+from eiip.colorize.internal.config import PRESETS
 
 
 def parse_setting(text: str) -> tuple[str, object]:

@@ -1,5 +1,5 @@
 """Both stages of the method on whole images: an external stage completes the monochrome, a guided
-colorizer (`eiip.colorizers`) restores the hole's colors from the known pixels.
+colorizer (`eiip.colorize`) restores the hole's colors from the known pixels.
 
 External stages (:class:`ExternalStage`) take a batch ``image`` (B, 3, H, W) in [0, 1] and ``hole``
 (B, 1, H, W) float (1 = hole) and return the completed monochrome (B, 1, H, W), or the completed RGB
@@ -30,7 +30,7 @@ from torch import Tensor
 
 from eiip.backbones.hifill import HiFill
 from eiip.color import composite, rgb_to_mono
-from eiip.colorizers import Colorizer
+from eiip.colorize import Colorizer
 from eiip.external import ExternalInpainter
 from eiip.io import InputError
 

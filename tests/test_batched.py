@@ -7,11 +7,11 @@ import torch
 from torch import nn
 
 from eiip.color import rgb_to_mono
-from eiip.colorizers import colorize_batch, get_colorizer
+from eiip.colorize import colorize_batch, get_colorizer
 from eiip.data.samples import load_sample_photo
-from eiip.internal import ColorHint, InternalColorizer, InternalConfig
-from eiip.internal.batched import PackedGenerators, pack_generators
-from eiip.internal.generator import ColorGenerator
+from eiip.colorize.internal import ColorHint, InternalColorizer, InternalConfig
+from eiip.colorize.internal.batched import PackedGenerators, pack_generators
+from eiip.colorize.internal.generator import ColorGenerator
 
 SMALL = InternalConfig(steps=(3, 3), lrs=(0.01, 0.005), width=8, blocks=2)
 THREE_LEVELS = InternalConfig(steps=(2, 2, 2), lrs=(0.01, 0.005, 0.003), width=8, blocks=2)

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from eiip.color import rgb_to_mono, rgb_to_yiq
-from eiip.internal import InternalColorizer, InternalConfig
-from eiip.internal.chroma import chroma_to_rgb
-from eiip.internal.generator import ColorGenerator
+from eiip.colorize.internal import InternalColorizer, InternalConfig
+from eiip.colorize.internal.chroma import chroma_to_rgb
+from eiip.colorize.internal.generator import ColorGenerator
 from eiip.metrics import psnr
 
 CHROMA = InternalConfig(steps=(40, 40), lrs=(0.01, 0.005), width=16, blocks=2, output="chroma")

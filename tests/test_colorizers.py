@@ -1,4 +1,4 @@
-"""Tests of eiip.colorizers: the guided-colorizer interface, registry and classical baselines."""
+"""Tests of eiip.colorize: the guided-colorizer interface, registry and classical baselines."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 from skimage.transform import resize
 
 from eiip.color import rgb_to_mono, rgb_to_yiq, yiq_to_rgb
-from eiip.colorizers import (
+from eiip.colorize import (
     COLORIZERS,
     check_colorize_inputs,
     colorizer_names,

@@ -16,7 +16,7 @@ from eiip.data.sample_shards import ensure_sample_shards
 from eiip.evaluation import runner
 from eiip.evaluation.naming import register_resolver
 from eiip.evaluation.results import COLUMNS, SETTINGS_NAME, ResultsStore
-from eiip.internal import config as internal_config
+from eiip.colorize.internal import config as internal_config
 from eiip.io import InputError, read_image, read_mask
 from eiip.training import train
 

@@ -11,9 +11,9 @@ import torch.nn.functional as F
 
 from eiip.color import rgb_to_mono, rgb_to_yiq
 from eiip.data.samples import load_sample_photo
-from eiip.internal import ColorHint, InternalColorizer, InternalConfig
-from eiip.internal.chroma import upsample_chroma
-from eiip.internal.pyramid import finest_levels_skipped
+from eiip.colorize.internal import ColorHint, InternalColorizer, InternalConfig
+from eiip.colorize.internal.chroma import upsample_chroma
+from eiip.colorize.internal.pyramid import finest_levels_skipped
 
 SMALL = InternalConfig(steps=(20, 20), lrs=(0.01, 0.005), width=8, blocks=2, output="chroma", schedule="cosine")
 

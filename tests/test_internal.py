@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from eiip.color import rgb_to_mono
-from eiip.internal import ColorHint, InternalColorizer, InternalConfig, build_pyramid
-from eiip.internal.colorizer import masked_loss
-from eiip.internal.generator import ColorGenerator
+from eiip.colorize.internal import ColorHint, InternalColorizer, InternalConfig, build_pyramid
+from eiip.colorize.internal.colorizer import masked_loss
+from eiip.colorize.internal.generator import ColorGenerator
 from eiip.metrics import psnr
 
 FAST = InternalConfig(steps=(40, 40), lrs=(0.01, 0.005), width=16, blocks=2)

@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from eiip.color import rgb_to_mono
-from eiip.colorizers import get_colorizer
+from eiip.colorize import get_colorizer
 from eiip.data.samples import load_sample_photo
-from eiip.internal import InternalColorizer, InternalConfig, internal_preset
-from eiip.internal.batched import PackedGenerators
-from eiip.internal.colorizer import member_seeds
-from eiip.internal.generator import ColorGenerator, inherit_weights
-from eiip.internal.windows import LevelWindows
+from eiip.colorize.internal import InternalColorizer, InternalConfig, internal_preset
+from eiip.colorize.internal.batched import PackedGenerators
+from eiip.colorize.internal.colorizer import member_seeds
+from eiip.colorize.internal.generator import ColorGenerator, inherit_weights
+from eiip.colorize.internal.windows import LevelWindows
 
 CROPPED = InternalConfig(steps=(3, 3), lrs=(0.01, 0.005), width=8, blocks=2, crop=16, crops_per_step=2,
                          warm_start=True, schedule="cosine", output="chroma")

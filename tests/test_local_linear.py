@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from eiip.color import rgb_to_mono, rgb_to_yiq, yiq_to_rgb
-from eiip.colorizers import levin_colorize, local_linear_colorize
-from eiip.local_linear import local_linear_laplacian, local_linear_propagator
+from eiip.colorize import levin_colorize, local_linear_colorize
+from eiip.colorize.local_linear import local_linear_laplacian, local_linear_propagator
 
 
 def _mono(photo: torch.Tensor) -> np.ndarray:
@@ -89,7 +89,7 @@ def test_bad_settings_and_tiny_images_are_rejected() -> None:
 
 def test_options_reach_the_colorizer(astronaut64: torch.Tensor, rect_known: torch.Tensor) -> None:
     """Larger eps flattens the fill towards the border's mean; 5x5 windows still recover affine chroma."""
-    from eiip.colorizers import get_colorizer
+    from eiip.colorize import get_colorizer
 
     y = 0.2 + 0.6 * rgb_to_mono(astronaut64.double())
     yiq = torch.cat([y, 0.25 * y - 0.08, -0.1 * y + 0.03])

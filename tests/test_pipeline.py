@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 from torch.utils.data import DataLoader
 
 from eiip.color import rgb_to_mono
-from eiip.colorizers import get_colorizer
+from eiip.colorize import get_colorizer
 from eiip.data.samples import load_sample_photo
 from eiip.external import ExternalInpainter
 from eiip.io import InputError

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from eiip.color import rgb_to_mono, rgb_to_yiq, yiq_to_rgb
-from eiip.colorizers import get_colorizer, levin_colorize, local_linear_colorize, validated_blend_colorize
-from eiip.validated_blend import HOLDOUT_SHIFTS, blend_weights, holdout_masks, validated_blend
+from eiip.colorize import get_colorizer, levin_colorize, local_linear_colorize, validated_blend_colorize
+from eiip.colorize.validated_blend import HOLDOUT_SHIFTS, blend_weights, holdout_masks, validated_blend
 
 
 def test_holdout_masks_are_shifted_holes_inside_the_known_pixels(rect_known: torch.Tensor) -> None:
@@ -86,7 +86,7 @@ def _shaded_photo(photo: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def test_colorizer_weighs_local_linear_up_where_it_is_right(astronaut64: torch.Tensor, rect_known: torch.Tensor,
                                                             caplog: pytest.LogCaptureFixture) -> None:
     rgb, mono = _shaded_photo(astronaut64)
-    with caplog.at_level(logging.DEBUG, logger="eiip.colorizers"):
+    with caplog.at_level(logging.DEBUG, logger="eiip.colorize"):
         out = validated_blend_colorize(mono, rgb, rect_known)
     assert "'local-linear': 1.0" in caplog.text and "'levin': 0.0" in caplog.text
     assert torch.allclose(out, local_linear_colorize(mono, rgb, rect_known), atol=1e-6)
@@ -116,7 +116,7 @@ def test_on_a_real_photo_the_blend_is_never_worse_than_its_worse_candidate(photo
 def test_other_registered_colorizers_can_be_candidates(astronaut64: torch.Tensor, rect_known: torch.Tensor,
                                                        caplog: pytest.LogCaptureFixture) -> None:
     mono = rgb_to_mono(astronaut64)
-    with caplog.at_level(logging.DEBUG, logger="eiip.colorizers"):
+    with caplog.at_level(logging.DEBUG, logger="eiip.colorize"):
         out = get_colorizer("validated-blend", candidates=("levin", "dt", "mean"), holdouts=2)(mono, astronaut64, rect_known)
     assert "'dt'" in caplog.text and "'mean'" in caplog.text
     assert torch.isfinite(out).all() and (out - astronaut64)[:, rect_known[0]].abs().max() < 1e-5
@@ -137,8 +137,8 @@ def test_bad_options_are_rejected(options: dict, message: str, astronaut64: torc
 @pytest.mark.parametrize("make", ["levin", "local-linear"])
 def test_propagators_never_read_the_pixels_they_fill(make: str, astronaut64: torch.Tensor, rect_known: torch.Tensor) -> None:
     """Held-out pixels keep their true values in the array handed over: a propagator must not read them."""
-    from eiip.levin import levin_propagator
-    from eiip.local_linear import local_linear_propagator
+    from eiip.colorize.levin import levin_propagator
+    from eiip.colorize.local_linear import local_linear_propagator
 
     propagate = {"levin": levin_propagator, "local-linear": local_linear_propagator}[make](
         rgb_to_mono(astronaut64.double())[0].numpy())

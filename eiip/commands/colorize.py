@@ -10,9 +10,9 @@ import numpy as np
 import torch
 
 from eiip.color import composite, rgb_to_mono
-from eiip.colorizers import INTERNAL_COLORIZERS, colorizer_names, get_colorizer
-from eiip.internal import ColorHint
-from eiip.internal.config import FAST_ENSEMBLE, FAST_FIT_PIXELS, PRESETS
+from eiip.colorize import INTERNAL_COLORIZERS, colorizer_names, get_colorizer
+from eiip.colorize.internal import ColorHint
+from eiip.colorize.internal.config import FAST_ENSEMBLE, FAST_FIT_PIXELS, PRESETS
 from eiip.io import InputError, atomic_save, load_colorize_inputs, write_image, write_mask
 from eiip.metrics import hole_psnr, psnr
 from eiip.visualize import side_by_side

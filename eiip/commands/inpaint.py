@@ -7,7 +7,7 @@ import argparse
 import torch
 
 from eiip.color import composite
-from eiip.colorizers import Colorizer
+from eiip.colorize import Colorizer
 from eiip.commands.colorize import add_colorizer_options, colorize_image
 from eiip.io import atomic_save, read_image, read_mask, validate_colorize_inputs, write_image
 from eiip.pipeline import CLASSICAL_METHODS, TruthStage, build_external_stage, two_stage

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from eiip.color import composite, rgb_to_mono
-from eiip.colorizers import Colorizer, colorize_batch, get_colorizer, resolved_settings
+from eiip.colorize import Colorizer, colorize_batch, get_colorizer, resolved_settings
 from eiip.evaluation.naming import register_resolver
 from eiip.evaluation.data import TestImage, iter_split, load_or_create_mask_set, split_size
 from eiip.evaluation.report import log_to_wandb, write_summary

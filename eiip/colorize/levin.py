@@ -2,7 +2,7 @@
 
 :func:`levin_propagator` computes the affinities of one monochrome once and returns a function that
 propagates any known chroma through them, so several holes of one image (the held-out validation of
-the ``validated-blend`` colorizer) reuse the affinities. ``eiip.colorizers.levin_colorize`` is the
+the ``validated-blend`` colorizer) reuse the affinities. ``eiip.colorize.levin_colorize`` is the
 colorizer built on it.
 """
 

@@ -8,8 +8,8 @@ sum 1) minimize the squared chroma error on those held-out pixels, whose true co
 candidates' fills of the real hole, from all known pixels, are then blended with these weights.
 
 A *propagator* here is ``propagate(values, known) -> values``: ``values`` (C, H, W) is kept where
-``known`` (H, W) is True and filled elsewhere (``eiip.levin.levin_propagator``,
-``eiip.local_linear.local_linear_propagator``).
+``known`` (H, W) is True and filled elsewhere (``eiip.colorize.levin.levin_propagator``,
+``eiip.colorize.local_linear.local_linear_propagator``).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ trained with Adam on a reconstruction loss over the known pixels of its level on
 level's output colorizes the hole (paper section 3.3).
 
 `fit_batch` fits K images of one size at once: per level, the K images' generators run side by side
-as one network of grouped convolutions (eiip.internal.batched); `fit` is the case K = 1. With
+as one network of grouped convolutions (eiip.colorize.internal.batched); `fit` is the case K = 1. With
 `ensemble` = M > 1 every image gets M independently initialised pyramids (M fits side by side as
 well) whose colorizations are averaged: the fits are chaotic, and the mean of M of them has a lower
 expected error than one (see BENCHMARKS.md). With `fit_pixels` only the coarse levels up to that many
@@ -26,12 +26,12 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from eiip.color import composite
-from eiip.internal.batched import PackedGenerators
-from eiip.internal.chroma import chroma_to_rgb, upsample_chroma
-from eiip.internal.config import InternalConfig
-from eiip.internal.generator import ColorGenerator, inherit_weights
-from eiip.internal.windows import LevelWindows
-from eiip.internal.pyramid import ColorHint, Pyramid, add_hints, build_pyramid, finest_levels_skipped
+from eiip.colorize.internal.batched import PackedGenerators
+from eiip.colorize.internal.chroma import chroma_to_rgb, upsample_chroma
+from eiip.colorize.internal.config import InternalConfig
+from eiip.colorize.internal.generator import ColorGenerator, inherit_weights
+from eiip.colorize.internal.windows import LevelWindows
+from eiip.colorize.internal.pyramid import ColorHint, Pyramid, add_hints, build_pyramid, finest_levels_skipped
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ class InternalColorizer:
         result's `seconds` is the batch's time divided by K. Result k is `fit` of image k with seed
         `seeds[k]` computed with grouped convolutions: bit for bit where these round like the single
         ones (K = 1; CPU with oneDNN disabled), otherwise up to their rounding differences, which the
-        training amplifies step after step (see eiip.internal.batched).
+        training amplifies step after step (see eiip.colorize.internal.batched).
         """
         started = time.perf_counter()
         count = batch_size(monos, rgb_known, known)
@@ -220,7 +220,7 @@ class InternalColorizer:
 
     def _predict(self, network: PackedGenerators, net_input: torch.Tensor, *, training: bool = False) -> torch.Tensor:
         """RGB of the packed generators on (K, [B,] C, h, w) inputs whose channel 0 is the monochrome
-        (chroma output: kept in gamut, except in training; see eiip.internal.chroma)."""
+        (chroma output: kept in gamut, except in training; see eiip.colorize.internal.chroma)."""
         output = network(net_input)
         if self.config.output == "rgb":
             return output

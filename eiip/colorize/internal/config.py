@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from eiip.internal.pyramid import Downsample
+from eiip.colorize.internal.pyramid import Downsample
 
 # Official release: learning rate per level for a pyramid of 1..5 levels (401 Adam steps per level;
 # a single level trains 1001 steps).
@@ -99,7 +99,7 @@ def internal_preset(
     per level and other fields overridden.
 
     - 'reference': the official release exactly (masked MSE, bicubic image pyramid, 401 steps per level);
-    - 'paper': the paper's masked L1 with the hole-safe area pyramid (see eiip.internal.pyramid);
+    - 'paper': the paper's masked L1 with the hole-safe area pyramid (see eiip.colorize.internal.pyramid);
     - 'fast' (default): the paper's algorithm made cheap (see README, BENCHMARKS.md);
     - 'base': one level of 1001 steps (the paper's non-progressive ablation).
     """

@@ -4,7 +4,7 @@ Architecture of the authors' release: 3x3 conv in->width + LeakyReLU(0.2); `bloc
 [conv3x3 (no bias), BatchNorm, LeakyReLU(0.2), conv3x3 (no bias), BatchNorm] + identity skip;
 conv3x3 width->width + BatchNorm; conv3x3 width->3 + Sigmoid; reflection padding everywhere.
 With `sigmoid=False` the head is linear and starts at zero (the chroma-only output, see
-eiip.internal.chroma: a fresh generator starts from the gray image, as a sigmoid head starts near 0.5).
+eiip.colorize.internal.chroma: a fresh generator starts from the gray image, as a sigmoid head starts near 0.5).
 """
 
 from __future__ import annotations

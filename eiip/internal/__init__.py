@@ -1,8 +1,0 @@
-"""The internal stage: per-image progressive color restoration (paper section 3.3)."""
-
-from eiip.internal.colorizer import InternalColorizer, InternalResult
-from eiip.internal.config import InternalConfig, internal_preset
-from eiip.internal.pyramid import ColorHint, Pyramid, build_pyramid
-
-__all__ = ["ColorHint", "InternalColorizer", "InternalConfig", "InternalResult", "Pyramid", "build_pyramid",
-           "internal_preset"]
