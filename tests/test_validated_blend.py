@@ -11,7 +11,9 @@ import torch
 
 from eiip.color import rgb_to_mono, rgb_to_yiq, yiq_to_rgb
 from eiip.colorize import get_colorizer, levin_colorize, local_linear_colorize, validated_blend_colorize
-from eiip.colorize.validated_blend import HOLDOUT_SHIFTS, blend_weights, holdout_masks, validated_blend
+from eiip.colorize.levin import levin_propagator
+from eiip.colorize.local_linear import local_linear_propagator
+from eiip.colorize.validated_blend import HOLDOUT_SHIFTS, area_downsample, blend_weights, holdout_masks, validated_blend
 
 
 def test_holdout_masks_are_shifted_holes_inside_the_known_pixels(rect_known: torch.Tensor) -> None:
@@ -61,17 +63,17 @@ def test_validated_blend_trusts_the_candidate_that_is_right_on_held_out_pixels(a
     values = rgb_to_yiq(astronaut64.double())[1:].numpy()
     known = rect_known[0].numpy()
 
-    def truth(v: np.ndarray, k: np.ndarray) -> np.ndarray:  # an oracle that knows every pixel
+    def truth(v: np.ndarray, k: np.ndarray, wanted: np.ndarray) -> np.ndarray:  # an oracle that knows every pixel
         return values.copy()
 
-    def gray(v: np.ndarray, k: np.ndarray) -> np.ndarray:
+    def gray(v: np.ndarray, k: np.ndarray, wanted: np.ndarray) -> np.ndarray:
         return np.where(k, v, 0.0)
 
     blended, weights = validated_blend([gray, truth], values, known, holdouts=4)
     assert np.allclose(weights, [0.0, 1.0])
     assert np.allclose(blended, values)
     blended, weights = validated_blend([gray], values, known, holdouts=2)
-    assert weights.tolist() == [1.0] and np.array_equal(blended, gray(values, known))
+    assert weights.tolist() == [1.0] and np.array_equal(blended, gray(values, known, ~known))
     with pytest.raises(ValueError, match="at least one"):
         validated_blend([], values, known, holdouts=2)
 
@@ -128,6 +130,8 @@ def test_other_registered_colorizers_can_be_candidates(astronaut64: torch.Tensor
     ({"candidates": ()}, "registered colorizer"),
     ({"candidates": ("validated-blend",)}, "its own candidate"),
     ({"holdouts": 0}, "held-out"),
+    ({"validation_scale": 0}, "validation_scale"),
+    ({"validation_scale": 1.5}, "validation_scale"),
 ])
 def test_bad_options_are_rejected(options: dict, message: str, astronaut64: torch.Tensor, rect_known: torch.Tensor) -> None:
     with pytest.raises(ValueError, match=message):
@@ -146,3 +150,31 @@ def test_propagators_never_read_the_pixels_they_fill(make: str, astronaut64: tor
     known = rect_known[0].numpy() & ~holdout_masks(rect_known[0].numpy(), 1)[0]
     poisoned = np.where(known, values, np.nan)
     assert np.array_equal(propagate(poisoned, known), propagate(values, known))
+
+
+def test_area_downsample_averages_blocks_and_knows_a_block_only_when_all_of_it_is_known() -> None:
+    y = np.arange(5 * 6, dtype=float).reshape(5, 6)
+    values = np.stack([y, -y])
+    known = np.ones((5, 6), dtype=bool)
+    known[0, 0] = False
+    small_y, small_values, small_known = area_downsample(y, values, known, 2)
+    assert small_y.shape == (2, 3) and small_values.shape == (2, 2, 3)  # the odd last row is dropped
+    assert small_y[1, 2] == np.mean([16, 17, 22, 23]) and np.array_equal(small_values[1], -small_y)
+    assert small_known.tolist() == [[False, True, True], [True, True, True]]
+
+
+def test_weights_fitted_on_a_downsampled_copy_blend_the_full_resolution_fills(astronaut64: torch.Tensor,
+                                                                              rect_known: torch.Tensor) -> None:
+    y = rgb_to_mono(astronaut64.double())[0].numpy()
+    values = rgb_to_yiq(astronaut64.double())[1:].numpy()
+    known = rect_known[0].numpy()
+    small_y, small_values, small_known = area_downsample(y, values, known, 2)
+    small = ([levin_propagator(small_y), local_linear_propagator(small_y)], small_values, small_known)
+    full = [levin_propagator(y), local_linear_propagator(y)]
+    blended, weights = validated_blend(full, values, known, 4, validation=small)
+    _, small_weights = validated_blend(*small, 4)
+    assert np.array_equal(weights, small_weights) and 0 < weights[0] < 1
+    fills = [propagate(values, known, ~known) for propagate in full]
+    assert np.allclose(blended, np.where(known, values, weights[0] * fills[0] + weights[1] * fills[1]), atol=1e-12)
+    threaded, threaded_weights = validated_blend(full, values, known, 4, validation=small, threads=2)
+    assert np.array_equal(threaded, blended) and np.array_equal(threaded_weights, weights)

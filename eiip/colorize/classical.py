@@ -27,7 +27,7 @@ from eiip.colorize.internal.chroma import chroma_to_rgb
 from eiip.colorize.levin import levin_propagator
 from eiip.colorize.local_linear import local_linear_propagator
 from eiip.colorize.registry import COLORIZERS, check_colorize_inputs, colorizer_names, function_factory, get_colorizer, register_colorizer
-from eiip.colorize.validated_blend import Propagate, check_holdouts, validated_blend
+from eiip.colorize.validated_blend import Propagate, area_downsample, check_holdouts, validated_blend
 
 _log = logging.getLogger(__name__)
 
@@ -147,7 +147,8 @@ def _colorizer_propagator(name: str, mono: torch.Tensor, y: np.ndarray) -> Propa
     """Any registered colorizer (default options) as a chroma propagator, through its RGB output."""
     colorizer = get_colorizer(name)
 
-    def propagate(chroma: np.ndarray, known: np.ndarray) -> np.ndarray:
+    def propagate(chroma: np.ndarray, known: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+        """Fills every unknown pixel (a colorizer has no notion of ``wanted``)."""
         rgb_known = _to_rgb(y, chroma, mono)
         rgb = colorizer(mono, rgb_known, torch.from_numpy(known)[None].to(mono.device))
         return rgb_to_yiq(rgb.detach().cpu().to(torch.float64))[1:].numpy()
@@ -162,6 +163,7 @@ def validated_blend_colorize(
     *,
     candidates: tuple[str, ...] | list[str] = DEFAULT_BLEND_CANDIDATES,
     holdouts: int = 4,
+    validation_scale: int = 1,
 ) -> torch.Tensor:
     """Blend of the ``candidates``' chroma, weighted per image on held-out known pixels (:mod:`eiip.colorize.validated_blend`).
 
@@ -169,10 +171,14 @@ def validated_blend_colorize(
     directly, any other (``dt``, ``internal`` with its default ``fast`` preset on the CPU, ...) runs
     as a colorizer once per held-out set and once more for the hole if its weight is not zero, so
     a network candidate costs (``holdouts`` + 1) fits. ``holdouts``: how many shifted copies of the
-    hole are held out (1..8; 4 by default). The RGB keeps Y == ``mono`` (chroma scaled into the gamut).
-    The weights go to this module's logger at DEBUG level.
+    hole are held out (1..8; 4 by default). ``validation_scale``: the weights are fitted on the image
+    averaged over blocks of this size (1: full resolution), the blend of the hole at full resolution.
+    The fills run on ``torch.get_num_threads()`` threads. The RGB keeps Y == ``mono`` (chroma scaled
+    into the gamut). The weights go to this module's logger at DEBUG level.
     """
     check_holdouts(holdouts)
+    if isinstance(validation_scale, bool) or int(validation_scale) != validation_scale or validation_scale < 1:
+        raise ValueError(f"validation_scale must be a positive integer, got {validation_scale!r}")
     names = [candidates] if isinstance(candidates, str) else list(candidates)
     unknown = sorted(set(names) - set(COLORIZERS))
     if not names or unknown or len(set(names)) != len(names):
@@ -181,9 +187,17 @@ def validated_blend_colorize(
     if "validated-blend" in names:
         raise ValueError("validated-blend cannot be its own candidate")
     y, chroma, mask = _prepare(mono, rgb_known, known)
-    propagators = [_NATIVE_PROPAGATORS[name](y) if name in _NATIVE_PROPAGATORS else _colorizer_propagator(name, mono, y)
-                   for name in names]
-    blended, weights = validated_blend(propagators, chroma, mask, holdouts)
+
+    def propagators(gray: np.ndarray) -> list[Propagate]:
+        return [_NATIVE_PROPAGATORS[name](gray) if name in _NATIVE_PROPAGATORS
+                else _colorizer_propagator(name, torch.from_numpy(gray)[None].to(mono), gray) for name in names]
+
+    validation = None
+    if validation_scale > 1:
+        small_y, small_chroma, small_mask = area_downsample(y, chroma, mask, int(validation_scale))
+        validation = (propagators(small_y), small_chroma, small_mask)
+    blended, weights = validated_blend(propagators(y), chroma, mask, holdouts, validation=validation,
+                                       threads=torch.get_num_threads())
     _log.debug("validated-blend weights: %s", dict(zip(names, weights.round(3).tolist())))
     return _to_rgb_in_gamut(y, blended, mono)
 

@@ -22,83 +22,75 @@ average but loses to it on some images, which is why the ``validated-blend`` col
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 import scipy.sparse
-import scipy.sparse.linalg
 
-__all__ = ["local_linear_laplacian", "local_linear_propagator", "propagate_with_laplacian"]
+from eiip.colorize.stencil import StencilPropagator
+
+__all__ = ["local_linear_coefficients", "local_linear_laplacian", "local_linear_propagator"]
 
 
-def local_linear_laplacian(y: np.ndarray, eps: float, radius: int = 1) -> scipy.sparse.csr_matrix:
-    """The (H*W, H*W) matting Laplacian of the monochrome ``y`` (H, W) with windows of radius ``radius``.
-
-    Only windows lying wholly inside the image are used. Entry (i, j) sums over the windows holding
-    both pixels ``delta_ij - (1 + (Y_i - mu_k)(Y_j - mu_k) / (var_k + eps / n)) / n``, with n the
-    window's pixel count and mu_k, var_k the mean and population variance of Y over it.
-    Raises ValueError when the image is smaller than one window, or for eps <= 0 or radius < 1.
-    """
+def _check(eps: float, radius: int, shape: tuple[int, int]) -> int:
+    """The window side; ValueError for eps <= 0, radius < 1 or an image smaller than one window."""
     if not eps > 0:
         raise ValueError(f"eps must be > 0, got {eps!r}")
     if int(radius) != radius or radius < 1:
         raise ValueError(f"radius must be a positive integer, got {radius!r}")
-    h, w = y.shape
     side = 2 * int(radius) + 1
-    if h < side or w < side:
-        raise ValueError(f"the local linear model needs an image of at least {side}x{side}, got {h}x{w}")
+    if shape[0] < side or shape[1] < side:
+        raise ValueError(f"the local linear model needs an image of at least {side}x{side}, got {shape[0]}x{shape[1]}")
+    return side
+
+
+def local_linear_coefficients(y: np.ndarray, eps: float, radius: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """The matting Laplacian of the monochrome ``y`` (H, W) as a stencil: offsets (D, 2) and planes (D, H, W).
+
+    ``planes[d, i]`` is the Laplacian's entry (i, i + offsets[d]), D = (4 radius + 1)^2. Only windows
+    lying wholly inside the image are used. Entry (i, j) sums over the windows holding both pixels
+    ``delta_ij - (1 + (Y_i - mu_k)(Y_j - mu_k) / (var_k + eps / n)) / n``, with n the window's pixel
+    count and mu_k, var_k the mean and population variance of Y over it. Each window-position pair
+    (a, b) is one vectorized update over all windows (no loop over pixels). Raises ValueError when the
+    image is smaller than one window, or for eps <= 0 or radius < 1.
+    """
+    side = _check(eps, radius, y.shape)
+    h, w = y.shape
     count = side * side
     rows, cols = h - side + 1, w - side + 1  # window positions (top-left corners)
-    offsets = [(dy, dx) for dy in range(side) for dx in range(side)]
-    index = np.arange(h * w).reshape(h, w)
-    values = np.stack([y[dy : dy + rows, dx : dx + cols] for dy, dx in offsets])  # (n, rows, cols)
-    members = np.stack([index[dy : dy + rows, dx : dx + cols] for dy, dx in offsets])
+    positions = [(dy, dx) for dy in range(side) for dx in range(side)]
+    values = np.stack([y[dy : dy + rows, dx : dx + cols] for dy, dx in positions])  # (n, rows, cols)
     centred = values - values.mean(axis=0)
-    inverse = 1.0 / (values.var(axis=0) + eps / count)
-
-    row_ids, col_ids, entries = [], [], []
-    for a in range(count):
-        for b in range(count):
-            entry = -(1.0 + centred[a] * centred[b] * inverse) / count
+    scaled = centred / (count * (values.var(axis=0) + eps / count))
+    span = 2 * side - 1
+    offsets = np.array([(dy, dx) for dy in range(1 - side, side) for dx in range(1 - side, side)])
+    planes = np.zeros((span * span, h, w))
+    for a, (ay, ax) in enumerate(positions):
+        for b, (by, bx) in enumerate(positions):
+            entry = -(1.0 / count + centred[a] * scaled[b])
             if a == b:
-                entry = entry + 1.0
-            row_ids.append(members[a].ravel())
-            col_ids.append(members[b].ravel())
-            entries.append(entry.ravel())
+                entry += 1.0
+            planes[(by - ay + side - 1) * span + (bx - ax + side - 1), ay : ay + rows, ax : ax + cols] += entry
+    return offsets, planes
+
+
+def local_linear_laplacian(y: np.ndarray, eps: float, radius: int = 1) -> scipy.sparse.csr_matrix:
+    """The (H*W, H*W) matting Laplacian of :func:`local_linear_coefficients` as a sparse matrix."""
+    offsets, planes = local_linear_coefficients(y, eps, radius)
+    h, w = y.shape
+    rows, cols = np.mgrid[:h, :w]
+    ny, nx = rows[None] + offsets[:, 0, None, None], cols[None] + offsets[:, 1, None, None]
+    inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w) & (planes != 0)
     return scipy.sparse.csr_matrix(
-        (np.concatenate(entries), (np.concatenate(row_ids), np.concatenate(col_ids))), shape=(h * w, h * w)
-    )
+        (planes[inside], ((rows * w + cols)[None].repeat(len(offsets), 0)[inside], (ny * w + nx)[inside])),
+        shape=(h * w, h * w))
 
 
-def propagate_with_laplacian(laplacian: scipy.sparse.spmatrix, values: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """Minimize ``x^T L x`` per channel with x fixed to ``values`` (C, H, W) where ``known`` (H, W) is True.
+def local_linear_propagator(y: np.ndarray, *, eps: float = 1e-5, radius: int = 1) -> StencilPropagator:
+    """``propagate(values, known, wanted=None)`` for the monochrome ``y`` (H, W) in [0, 1]: ``values``
+    (C, H, W) kept where ``known`` (H, W) is True, the local linear model's minimizer elsewhere
+    (``L_hh x_h = -L_hk x_k``, :class:`eiip.colorize.stencil.StencilPropagator`); returns (C, H, W).
 
-    Returns (C, H, W): ``values`` at the known pixels and the minimizer in the hole
-    (``L_hh x_h = -L_hk x_k``, factorized once with SuperLU for all channels).
+    The Laplacian's coefficients are computed once, here. ``eps`` (1e-5 on the [0, 1] gray scale,
+    chosen on the colorization benchmark among 1e-4 .. 1e-7) regularizes the slopes a_k: larger
+    values flatten the fill.
     """
-    flat_known = known.ravel()
-    hole = ~flat_known
-    out = values.reshape(values.shape[0], -1).copy()
-    if not hole.any():
-        return out.reshape(values.shape)
-    hole_rows = laplacian[hole]
-    rhs = -(hole_rows[:, flat_known] @ out[:, flat_known].T)
-    out[:, hole] = scipy.sparse.linalg.splu(hole_rows[:, hole].tocsc()).solve(rhs).T
-    return out.reshape(values.shape)
-
-
-def local_linear_propagator(
-    y: np.ndarray, *, eps: float = 1e-5, radius: int = 1
-) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """``propagate(values, known)`` for the monochrome ``y`` (H, W) in [0, 1]: ``values`` (C, H, W) kept
-    where ``known`` (H, W) is True, the local linear model's minimizer elsewhere; returns (C, H, W).
-
-    The Laplacian is built once, here. ``eps`` (1e-5 on the [0, 1] gray scale, chosen on the
-    colorization benchmark among 1e-4 .. 1e-7) regularizes the slopes a_k: larger values flatten the fill.
-    """
-    laplacian = local_linear_laplacian(y, eps, radius)
-
-    def propagate(values: np.ndarray, known: np.ndarray) -> np.ndarray:
-        return propagate_with_laplacian(laplacian, np.where(known, values, 0.0), known)
-
-    return propagate
+    return StencilPropagator(*local_linear_coefficients(y, eps, radius))

@@ -7,22 +7,26 @@ every candidate propagation fills them from the remaining known pixels; the blen
 sum 1) minimize the squared chroma error on those held-out pixels, whose true colors are known; the
 candidates' fills of the real hole, from all known pixels, are then blended with these weights.
 
-A *propagator* here is ``propagate(values, known) -> values``: ``values`` (C, H, W) is kept where
-``known`` (H, W) is True and filled elsewhere (``eiip.colorize.levin.levin_propagator``,
-``eiip.colorize.local_linear.local_linear_propagator``).
+A *propagator* here is ``propagate(values, known, wanted) -> values``: ``values`` (C, H, W) is kept
+where ``known`` (H, W) is True and filled elsewhere, at least at the ``wanted`` (H, W) pixels (the
+stencil propagators ``eiip.colorize.levin.levin_propagator`` and
+``eiip.colorize.local_linear.local_linear_propagator`` solve only the parts of the unknown pixels
+coupled to them, so a held-out set far from the hole costs a system of its own size).
 """
 
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["HOLDOUT_SHIFTS", "Propagate", "blend_weights", "check_holdouts", "holdout_masks", "validated_blend"]
+__all__ = ["HOLDOUT_SHIFTS", "Propagate", "area_downsample", "blend_weights", "check_holdouts", "fit_blend_weights",
+           "holdout_masks", "validated_blend"]
 
-Propagate = Callable[[np.ndarray, np.ndarray], np.ndarray]
-"""``propagate(values (C, H, W), known (H, W) bool) -> (C, H, W)``."""
+Propagate = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+"""``propagate(values (C, H, W), known (H, W) bool, wanted (H, W) bool) -> (C, H, W)``."""
 
 HOLDOUT_SHIFTS: tuple[tuple[float, float], ...] = (
     (0.0, 0.5), (0.5, 0.0), (0.5, 0.5), (1 / 3, 2 / 3), (2 / 3, 1 / 3), (0.25, 0.75), (0.75, 0.25), (2 / 3, 2 / 3),
@@ -78,27 +82,50 @@ def blend_weights(predictions: np.ndarray, target: np.ndarray) -> np.ndarray:
     return best
 
 
+def area_downsample(y: np.ndarray, values: np.ndarray, known: np.ndarray, scale: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The monochrome (H, W), values (C, H, W) and known mask (H, W) averaged over ``scale`` x ``scale``
+    blocks (the last H % scale rows and W % scale columns dropped); a block is known when all its pixels are."""
+    h, w = (y.shape[0] // scale) * scale, (y.shape[1] // scale) * scale
+
+    def blocks(array: np.ndarray) -> np.ndarray:
+        return array[..., :h, :w].reshape(*array.shape[:-2], h // scale, scale, w // scale, scale)
+
+    return blocks(y).mean(axis=(-3, -1)), blocks(np.where(known, values, 0.0)).mean(axis=(-3, -1)), blocks(known).all(axis=(-3, -1))
+
+
+def fit_blend_weights(propagators: Sequence[Propagate], values: np.ndarray, known: np.ndarray, holdouts: int,
+                      pool: ThreadPoolExecutor) -> np.ndarray:
+    """Simplex weights (N,) of the propagators' fills of ``values`` (C, H, W) on the held-out sets of ``known``.
+
+    Equal weights when there is no usable held-out set (e.g. a hole covering almost everything); a
+    single propagator gets weight 1 without any fill. The fills run on ``pool``.
+    """
+    sets = holdout_masks(known, holdouts) if len(propagators) > 1 else []
+    if not sets:
+        return np.full(len(propagators), 1.0 / len(propagators))
+    fills = {(i, j): pool.submit(propagate, values, known & ~held_out, held_out)
+             for j, held_out in enumerate(sets) for i, propagate in enumerate(propagators)}
+    predictions = np.stack([np.concatenate([fills[i, j].result()[:, held_out].ravel() for j, held_out in enumerate(sets)])
+                            for i in range(len(propagators))])
+    return blend_weights(predictions, np.concatenate([values[:, held_out].ravel() for held_out in sets]))
+
+
 def validated_blend(
-    propagators: Sequence[Propagate], values: np.ndarray, known: np.ndarray, holdouts: int
+    propagators: Sequence[Propagate], values: np.ndarray, known: np.ndarray, holdouts: int, *,
+    validation: tuple[Sequence[Propagate], np.ndarray, np.ndarray] | None = None, threads: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Blend of the propagators' fills of ``values`` (C, H, W) from ``known`` (H, W), weighted on held-out sets.
 
+    ``validation``: (propagators, values, known) of another copy of the image (a downsampled one,
+    :func:`area_downsample`) on which the weights are fitted instead (:func:`fit_blend_weights`).
+    ``threads``: how many fills run at once (SciPy's sparse factorization releases the GIL).
     Returns the blended (C, H, W) values (``values`` at the known pixels) and the weights (N,).
-    With no usable held-out set (e.g. a hole covering almost everything) the weights are equal; a
-    single propagator gets weight 1 without any held-out fill.
     """
     if not propagators:
         raise ValueError("validated_blend needs at least one propagator")
-    predictions: list[list[np.ndarray]] = [[] for _ in propagators]
-    targets = []
-    for held_out in holdout_masks(known, holdouts) if len(propagators) > 1 else []:
-        remaining = known & ~held_out
-        for collected, propagate in zip(predictions, propagators):
-            collected.append(propagate(values, remaining)[:, held_out].ravel())
-        targets.append(values[:, held_out].ravel())
-    if targets:
-        weights = blend_weights(np.stack([np.concatenate(p) for p in predictions]), np.concatenate(targets))
-    else:
-        weights = np.full(len(propagators), 1.0 / len(propagators))
-    blended = sum(weight * propagate(values, known) for weight, propagate in zip(weights, propagators) if weight > 0)
+    with ThreadPoolExecutor(max(1, int(threads))) as pool:
+        weights = fit_blend_weights(*(validation or (propagators, values, known)), holdouts, pool)
+        fills = [pool.submit(propagate, values, known, ~known) for weight, propagate in zip(weights, propagators) if weight > 0]
+        blended = sum(weight * fill.result() for weight, fill in zip(weights[weights > 0], fills))
     return np.where(known, values, blended), weights
