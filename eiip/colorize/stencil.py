@@ -84,11 +84,11 @@ class StencilPropagator:
         """``values`` (C, H, W) kept where ``known`` (H, W) is True; the unknown pixels (restricted to
         the parts coupled to ``wanted`` when given, the others left as in ``values``) solved. Values at
         unknown pixels are never read."""
-        unknown = ~known if wanted is None else coupled_parts(~known, wanted, self.reach)
+        matrix, rhs, unknown = self.system(values, known, wanted)
         out = values.copy()
         if not unknown.any():
             return out
-        matrix, rhs, rows, cols = self._system(np.where(known, values, 0.0), unknown)
+        rows, cols = np.nonzero(unknown)
         order = nested_dissection(rows, cols, self.reach)
         permuted = matrix[order][:, order].tocsc()
         factor = scipy.sparse.linalg.splu(permuted, permc_spec="NATURAL", diag_pivot_thresh=0.0,
@@ -98,9 +98,12 @@ class StencilPropagator:
         out[:, unknown] = solution.T
         return out
 
-    def _system(self, values: np.ndarray, unknown: np.ndarray
-                ) -> tuple[scipy.sparse.csr_matrix, np.ndarray, np.ndarray, np.ndarray]:
-        """The rows at the unknown pixels: matrix over them, right-hand side (n, C) from the known ones."""
+    def system(self, values: np.ndarray, known: np.ndarray, wanted: np.ndarray | None = None
+               ) -> tuple[scipy.sparse.csr_matrix, np.ndarray, np.ndarray]:
+        """The linear system of a call: the (n, n) matrix of the rows at the unknown pixels solved, the
+        (n, C) right-hand side from the known ones, and the (H, W) mask of those n pixels (row-major order)."""
+        unknown = ~known if wanted is None else coupled_parts(~known, wanted, self.reach)
+        values = np.where(known, values, 0.0)
         h, w = unknown.shape
         rows, cols = np.nonzero(unknown)
         n = rows.size
@@ -119,4 +122,4 @@ class StencilPropagator:
         from_known = np.where(in_system, 0.0, coefficient)
         flat = values.reshape(values.shape[0], -1)
         rhs = -np.einsum("nd,cnd->nc", from_known, flat[:, neighbour])
-        return matrix, rhs, rows, cols
+        return matrix, rhs, unknown
