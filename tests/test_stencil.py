@@ -8,7 +8,7 @@ import torch
 
 from eiip.color import rgb_to_mono, rgb_to_yiq
 from eiip.colorize.levin import levin_propagator
-from eiip.colorize.local_linear import local_linear_coefficients, local_linear_laplacian, local_linear_propagator
+from eiip.colorize.local_linear import local_linear_laplacian, local_linear_propagator, local_linear_rows
 from eiip.colorize.stencil import StencilPropagator, coupled_parts, nested_dissection
 
 PROPAGATORS = {"levin": levin_propagator, "local-linear": local_linear_propagator}
@@ -22,13 +22,14 @@ def _dense_solution(propagator: StencilPropagator, values: np.ndarray, known: np
     matrix = np.zeros((len(unknown), len(unknown)))
     rhs = np.zeros((len(unknown), values.shape[0]))
     for i, (r, c) in enumerate(unknown):
-        for (dy, dx), plane in zip(propagator.offsets, propagator.coefficients):
+        row = propagator.coefficients(np.array([r]), np.array([c]))[0]
+        for (dy, dx), entry in zip(propagator.offsets, row):
             y, x = r + dy, c + dx
             if 0 <= y < h and 0 <= x < w:
                 if (y, x) in position:
-                    matrix[i, position[y, x]] += plane[r, c]
+                    matrix[i, position[y, x]] += entry
                 else:
-                    rhs[i] -= plane[r, c] * values[:, y, x]
+                    rhs[i] -= entry * values[:, y, x]
     out = values.copy()
     out[:, ~known] = np.linalg.solve(matrix, rhs).T
     return out
@@ -103,5 +104,5 @@ def test_the_laplacian_stencil_matches_a_window_by_window_construction() -> None
             block = np.eye(9) - (1 + np.outer(centred, centred) / (window.var() + eps / 9)) / 9
             expected[np.ix_(index, index)] += block
     assert np.abs(local_linear_laplacian(y, eps).toarray() - expected).max() < 1e-10
-    offsets, planes = local_linear_coefficients(y, eps)
-    assert offsets.shape == (25, 2) and planes.shape == (25, 6, 7)
+    offsets, rows_of = local_linear_rows(y, eps)
+    assert offsets.shape == (25, 2) and rows_of(np.array([0, 5]), np.array([0, 6])).shape == (2, 25)

@@ -22,12 +22,14 @@ average but loses to it on some images, which is why the ``validated-blend`` col
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import scipy.sparse
 
 from eiip.colorize.stencil import StencilPropagator
 
-__all__ = ["local_linear_coefficients", "local_linear_laplacian", "local_linear_propagator"]
+__all__ = ["local_linear_laplacian", "local_linear_propagator", "local_linear_rows"]
 
 
 def _check(eps: float, radius: int, shape: tuple[int, int]) -> int:
@@ -42,46 +44,55 @@ def _check(eps: float, radius: int, shape: tuple[int, int]) -> int:
     return side
 
 
-def local_linear_coefficients(y: np.ndarray, eps: float, radius: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """The matting Laplacian of the monochrome ``y`` (H, W) as a stencil: offsets (D, 2) and planes (D, H, W).
+def local_linear_rows(y: np.ndarray, eps: float, radius: int = 1
+                      ) -> tuple[np.ndarray, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
+    """The matting Laplacian of the monochrome ``y`` (H, W) as a stencil: offsets (D, 2), D = (4 radius + 1)^2,
+    and ``rows_of(rows, cols)``, the (n, D) entries (i, i + offsets[d]) of the pixels i at (rows, cols).
 
-    ``planes[d, i]`` is the Laplacian's entry (i, i + offsets[d]), D = (4 radius + 1)^2. Only windows
-    lying wholly inside the image are used. Entry (i, j) sums over the windows holding both pixels
-    ``delta_ij - (1 + (Y_i - mu_k)(Y_j - mu_k) / (var_k + eps / n)) / n``, with n the window's pixel
-    count and mu_k, var_k the mean and population variance of Y over it. Each window-position pair
-    (a, b) is one vectorized update over all windows (no loop over pixels). Raises ValueError when the
-    image is smaller than one window, or for eps <= 0 or radius < 1.
+    Only windows lying wholly inside the image are used. Entry (i, j) sums over the windows holding
+    both pixels ``delta_ij - (1 + (Y_i - mu_k)(Y_j - mu_k) / (var_k + eps / n)) / n``, with n the
+    window's pixel count and mu_k, var_k the mean and population variance of Y over it (computed once,
+    here, for every window). Raises ValueError when the image is smaller than one window, or for
+    eps <= 0 or radius < 1.
     """
     side = _check(eps, radius, y.shape)
     h, w = y.shape
     count = side * side
-    rows, cols = h - side + 1, w - side + 1  # window positions (top-left corners)
+    tops, lefts = h - side + 1, w - side + 1  # window positions (top-left corners)
     positions = [(dy, dx) for dy in range(side) for dx in range(side)]
-    values = np.stack([y[dy : dy + rows, dx : dx + cols] for dy, dx in positions])  # (n, rows, cols)
-    centred = values - values.mean(axis=0)
-    scaled = centred / (count * (values.var(axis=0) + eps / count))
+    values = np.stack([y[dy : dy + tops, dx : dx + lefts] for dy, dx in positions])
+    mean = values.mean(axis=0)
+    scale = 1.0 / (count * (values.var(axis=0) + eps / count))
     span = 2 * side - 1
     offsets = np.array([(dy, dx) for dy in range(1 - side, side) for dx in range(1 - side, side)])
-    planes = np.zeros((span * span, h, w))
-    for a, (ay, ax) in enumerate(positions):
-        for b, (by, bx) in enumerate(positions):
-            entry = -(1.0 / count + centred[a] * scaled[b])
-            if a == b:
-                entry += 1.0
-            planes[(by - ay + side - 1) * span + (bx - ax + side - 1), ay : ay + rows, ax : ax + cols] += entry
-    return offsets, planes
+
+    def rows_of(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        entries = np.zeros((rows.size, span * span))
+        for ay, ax in positions:  # pixel i at (ay, ax) of the window whose top-left corner is i - (ay, ax)
+            top, left = rows - ay, cols - ax
+            inside = (top >= 0) & (top < tops) & (left >= 0) & (left < lefts)
+            top, left = top.clip(0, tops - 1), left.clip(0, lefts - 1)
+            centred_i = (y[rows, cols] - mean[top, left]) * scale[top, left]
+            for by, bx in positions:
+                entry = -(1.0 / count + centred_i * (y[top + by, left + bx] - mean[top, left]))
+                if (ay, ax) == (by, bx):
+                    entry += 1.0
+                entries[:, (by - ay + side - 1) * span + (bx - ax + side - 1)] += np.where(inside, entry, 0.0)
+        return entries
+
+    return offsets, rows_of
 
 
 def local_linear_laplacian(y: np.ndarray, eps: float, radius: int = 1) -> scipy.sparse.csr_matrix:
-    """The (H*W, H*W) matting Laplacian of :func:`local_linear_coefficients` as a sparse matrix."""
-    offsets, planes = local_linear_coefficients(y, eps, radius)
+    """The (H*W, H*W) matting Laplacian of :func:`local_linear_rows` as a sparse matrix."""
+    offsets, rows_of = local_linear_rows(y, eps, radius)
     h, w = y.shape
-    rows, cols = np.mgrid[:h, :w]
-    ny, nx = rows[None] + offsets[:, 0, None, None], cols[None] + offsets[:, 1, None, None]
-    inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w) & (planes != 0)
-    return scipy.sparse.csr_matrix(
-        (planes[inside], ((rows * w + cols)[None].repeat(len(offsets), 0)[inside], (ny * w + nx)[inside])),
-        shape=(h * w, h * w))
+    rows, cols = (grid.ravel() for grid in np.mgrid[:h, :w])
+    ny, nx = rows[:, None] + offsets[:, 0], cols[:, None] + offsets[:, 1]
+    entries = rows_of(rows, cols)
+    inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w) & (entries != 0)
+    pixel = np.broadcast_to((rows * w + cols)[:, None], inside.shape)
+    return scipy.sparse.csr_matrix((entries[inside], (pixel[inside], (ny * w + nx)[inside])), shape=(h * w, h * w))
 
 
 def local_linear_propagator(y: np.ndarray, *, eps: float = 1e-5, radius: int = 1) -> StencilPropagator:
@@ -89,8 +100,8 @@ def local_linear_propagator(y: np.ndarray, *, eps: float = 1e-5, radius: int = 1
     (C, H, W) kept where ``known`` (H, W) is True, the local linear model's minimizer elsewhere
     (``L_hh x_h = -L_hk x_k``, :class:`eiip.colorize.stencil.StencilPropagator`); returns (C, H, W).
 
-    The Laplacian's coefficients are computed once, here. ``eps`` (1e-5 on the [0, 1] gray scale,
+    The window statistics are computed once, here; each call computes the rows it solves. ``eps`` (1e-5 on the [0, 1] gray scale,
     chosen on the colorization benchmark among 1e-4 .. 1e-7) regularizes the slopes a_k: larger
     values flatten the fill.
     """
-    return StencilPropagator(*local_linear_coefficients(y, eps, radius))
+    return StencilPropagator(*local_linear_rows(y, eps, radius))

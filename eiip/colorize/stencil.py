@@ -4,7 +4,8 @@ Both classical propagators of the internal stage (:mod:`eiip.colorize.levin`,
 :mod:`eiip.colorize.local_linear`) fill the hole with the values that zero the rows of an operator
 at the hole pixels, the known pixels held fixed: ``sum_d coefficients[d, p] * U(p + offsets[d]) = 0``
 for every unknown pixel p. :class:`StencilPropagator` holds such an operator as per-pixel coefficient
-planes (one per offset) and solves it for any set of unknown pixels:
+row function (the coefficients of any set of pixels, computed only for the pixels a call solves)
+and solves it for any set of unknown pixels:
 
 * the rows are assembled vectorized, with no Python loop over pixels or window pairs, and the known
   neighbours move to the right-hand side (every channel at once);
@@ -20,6 +21,8 @@ definite.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 import scipy.ndimage
@@ -71,11 +74,12 @@ def coupled_parts(unknown: np.ndarray, wanted: np.ndarray, reach: int) -> np.nda
 class StencilPropagator:
     """``propagate(values, known, wanted=None)``: the operator's solution in the unknown pixels.
 
-    ``offsets``: (D, 2) integer (dy, dx) of the stencil; ``coefficients``: (D, H, W) float, the row of
-    pixel p is ``coefficients[:, p]`` at ``p + offsets`` (ignored where that falls outside the image).
+    ``offsets``: (D, 2) integer (dy, dx) of the stencil; ``coefficients(rows, cols)``: the (n, D) rows
+    of the pixels at (rows, cols), entry d at pixel ``p + offsets[d]`` (ignored where that falls
+    outside the image).
     """
 
-    def __init__(self, offsets: np.ndarray, coefficients: np.ndarray) -> None:
+    def __init__(self, offsets: np.ndarray, coefficients: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
         self.offsets = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
         self.coefficients = coefficients
         self.reach = int(np.abs(self.offsets).max()) if self.offsets.size else 0
@@ -113,7 +117,7 @@ class StencilPropagator:
         nx = cols[:, None] + self.offsets[:, 1]
         inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
         neighbour = np.where(inside, ny * w + nx, 0)
-        coefficient = np.where(inside, self.coefficients[:, rows, cols].T, 0.0)  # (n, D)
+        coefficient = np.where(inside, self.coefficients(rows, cols), 0.0)  # (n, D)
         column = position[neighbour]
         in_system = inside & (column >= 0)
         matrix = scipy.sparse.csr_matrix(

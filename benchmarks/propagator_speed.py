@@ -1,0 +1,125 @@
+"""Wall time of the classical colorizers per image, this tree against another git revision, in one run.
+
+Inputs: the authors' demo (../shared/demo: 512x640, 22.5 % rectangular hole, their completed
+monochrome) and, for the scaling table, the bundled `china` photo at 256x256, 512x640 and 1024x1280
+with a rectangular and a free-form hole (hole ratio 20-40 %, seed 0). Each revision runs in its own
+process (its tree exported with `git archive`), the two alternating run by run, so both see the same
+machine; the table gives medians and the baseline / this-tree ratio of the medians.
+
+    python benchmarks/propagator_speed.py                                  # this tree vs 28bc291, demo only
+    python benchmarks/propagator_speed.py --baseline-rev none --sizes 256x256 512x640 1024x1280
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from io import BytesIO
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT.parent / "shared" / "demo"
+HOLE_RATIO = (0.2, 0.4)
+
+
+def _inputs(names: list[str]) -> dict:
+    """(mono, rgb_known, known) per input name: `demo` or `china:HxW:rect|freeform`."""
+    import numpy as np
+    import torch
+
+    from eiip.color import rgb_to_mono
+    from eiip.data.samples import load_sample_photo
+    from eiip.io import read_gray, read_image, read_mask
+    from eiip.masks import generate_mask
+
+    inputs = {}
+    for name in names:
+        if name == "demo":
+            image, gray = read_image(DEMO / "input2.png"), read_gray(DEMO / "gray2.png")
+            known = ~read_mask(DEMO / "mask2.png").reshape(1, *image.shape[-2:]).bool()
+        else:
+            photo, size, kind = name.split(":")
+            h, w = map(int, size.split("x"))
+            image = load_sample_photo(photo, (h, w))
+            gray = rgb_to_mono(image)
+            known = ~torch.from_numpy(generate_mask(kind, h, w, np.random.default_rng(0), ratio=HOLE_RATIO))[None]
+        inputs[name] = (gray, image * known, known)
+    return inputs
+
+
+def worker(colorizers: list[str], names: list[str]) -> None:
+    """Time each colorizer once on each input (this process's eiip); print one JSON line."""
+    try:
+        from eiip.colorize import get_colorizer
+    except ImportError:  # revisions before the eiip/colorize/ package
+        from eiip.colorizers import get_colorizer
+    seconds = {}
+    for name, (gray, rgb_known, known) in _inputs(names).items():
+        for colorizer in colorizers:
+            build = get_colorizer(colorizer)
+            started = time.perf_counter()
+            build(gray, rgb_known, known)
+            seconds[f"{colorizer} | {name}"] = time.perf_counter() - started
+    print(json.dumps(seconds))
+
+
+def _export(rev: str, into: Path) -> Path:
+    """The tree of `rev` written under `into` (git archive)."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def _run(tree: Path, colorizers: list[str], names: list[str]) -> dict[str, float]:
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--colorizers", *colorizers, "--inputs", *names]
+    out = subprocess.run(command, env=env, cwd=tree, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--colorizers", nargs="+", default=["levin", "local-linear", "validated-blend"])
+    parser.add_argument("--sizes", nargs="*", default=[], help="HxW sizes of the china photo (rect and free-form holes)")
+    parser.add_argument("--no-demo", action="store_true", help="leave out the authors' demo input")
+    parser.add_argument("--baseline-rev", default="28bc291", help="git revision to compare with, or 'none'")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--inputs", nargs="*", default=[], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.colorizers, args.inputs)
+        return
+    names = ([] if args.no_demo else ["demo"]) + [f"china:{size}:{kind}" for size in args.sizes for kind in ("rect", "freeform")]
+    with tempfile.TemporaryDirectory() as scratch:
+        trees = {"this tree": ROOT}
+        if args.baseline_rev != "none":
+            trees[args.baseline_rev] = _export(args.baseline_rev, Path(scratch))
+        times: dict[str, dict[str, list[float]]] = {label: {} for label in trees}
+        for _ in range(args.repeats):
+            for label, tree in trees.items():
+                for key, value in _run(tree, args.colorizers, names).items():
+                    times[label].setdefault(key, []).append(value)
+    medians = {label: {key: statistics.median(v) for key, v in runs.items()} for label, runs in times.items()}
+    labels = list(trees)
+    header = "| colorizer | input | " + " | ".join(f"{label} (s)" for label in labels)
+    header += f" | {labels[-1]} / this tree |" if len(labels) > 1 else " |"
+    print(header + "\n|" + "---|" * (header.count("|") - 1))
+    for key in medians["this tree"]:
+        cells = [f"{medians[label][key]:.2f}" for label in labels]
+        ratio = f" | {medians[labels[-1]][key] / medians['this tree'][key]:.1f}x" if len(labels) > 1 else ""
+        print(f"| {' | '.join(key.split(' | '))} | " + " | ".join(cells) + ratio + " |")
+    print(f"\n{args.repeats} runs each, alternating; medians. {os.cpu_count()} CPUs, "
+          f"torch threads as set by the environment.")
+
+
+if __name__ == "__main__":
+    main()
