@@ -215,6 +215,24 @@ def pair_table(rows: list[dict], labels: list[str]) -> str:
     return "\n".join(lines)
 
 
+def baseline_table(rows: list[dict], baseline_rows: dict[str, dict], labels: list[str]) -> str:
+    """Hole PSNR of each pair in an earlier results file (same row key) beside this run's, with the mean
+    difference and the worst pair per colorizer and mask kind."""
+    lines = ["| colorizer | mask | pairs | baseline hole PSNR | hole PSNR | difference (dB) | worst pair (dB) |",
+             "|---|---|---|---|---|---|---|"]
+    for label in labels:
+        for kind in MASK_KINDS:
+            shared = [(row, baseline_rows[row["key"]]) for row in rows
+                      if row["colorizer"] == label and row["mask"] == kind and row["key"] in baseline_rows]
+            if shared:
+                gaps = {row["photo"]: row["hole_psnr"] - old["hole_psnr"] for row, old in shared}
+                worst = min(gaps, key=gaps.get)
+                lines.append(f"| {label} | {kind} | {len(shared)} | {_mean([o for _, o in shared], 'hole_psnr'):.3f} "
+                             f"| {_mean([r for r, _ in shared], 'hole_psnr'):.3f} | {statistics.fmean(gaps.values()):+.3f} "
+                             f"| {gaps[worst]:+.3f} ({worst}) |")
+    return "\n".join(lines)
+
+
 def parse_size(text: str) -> tuple[int, int]:
     height, _, width = text.partition("x")
     return int(height), int(width or height)
@@ -236,6 +254,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--results", type=Path, default=Path("benchmarks/results/colorization.jsonl"))
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--report", action="store_true", help="only print the tables of the rows already measured")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="an earlier results file: print its hole PSNR beside this run's, pair by pair")
     return parser.parse_args()
 
 
@@ -282,6 +302,9 @@ def main() -> None:
     print("\n" + levin_gap_table(rows, labels))
     print("\nHole PSNR (dB) per pair:\n")
     print(pair_table(rows, labels))
+    if args.baseline is not None:
+        print(f"\nAgainst {args.baseline}:\n")
+        print(baseline_table(rows, load_done(args.baseline), labels))
 
 
 if __name__ == "__main__":
