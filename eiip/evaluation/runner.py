@@ -34,6 +34,7 @@ class EvalSetup:
     colorizer_name: str
     batch_size: int
     data: dict[str, Any]
+    count: int  # images evaluated: the split's first `count` (all of it, or max_images)
     masks: list
     mask_set: Path
     device: torch.device
@@ -90,7 +91,7 @@ def build_setup(cfg: DictConfig) -> EvalSetup:
         colorizer = get_colorizer(cfg.colorizer.name, **options)
     data |= {"root": str(module.root), "test_size": list(size)}
     return EvalSetup(stage, colorizer, cfg.colorizer.name if colorizer else "none (rgb output)",
-                     int(cfg.colorizer.get("batch_size", 1)), data, masks, mask_path, device)
+                     int(cfg.colorizer.get("batch_size", 1)), data, count, masks, mask_path, device)
 
 
 def settings_record(cfg: DictConfig, setup: EvalSetup) -> dict[str, Any]:
@@ -177,7 +178,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     metrics = ImageMetrics(lpips_net=cfg.metrics.lpips, device=setup.device)
     if metrics.lpips_unavailable:
         print(f"LPIPS unavailable: {metrics.lpips_unavailable}", file=sys.stderr)
-    total = len(setup.masks)
+    total = setup.count
     print(f"evaluating {total} {cfg.split} image(s) of {setup.data['name']} at {setup.data['test_size']} "
           f"with masks {setup.mask_set}; colorizer {setup.colorizer_name}; {len(done)} already done; -> {run_dir}")
     progress = tqdm(total=total, desc="eval", unit="image", disable=not cfg.progress)
