@@ -166,6 +166,21 @@ def test_a_mask_set_from_eiip_masks_is_used_and_its_size_checked(sample_shards: 
                                      f"mask_set={small}"), tmp_path / "run2")
 
 
+def test_a_given_mask_set_smaller_than_the_split_is_cycled_and_max_images_honoured(
+    sample_shards: Path, tmp_path: Path
+) -> None:
+    masks = tmp_path / "masks"
+    assert eiip_main(["masks", "--out", str(masks), "--n", "1", "--size", "128x128", "--quiet"]) == 0
+    overrides = ("backbone=telea", "colorizer=mean", "logger=csv", f"mask_set={masks}")
+    runner.evaluate(compose_eval(sample_shards, *overrides), tmp_path / "all")
+    rows = read_rows(tmp_path / "all")
+    assert [int(r["position"]) for r in rows] == [0, 1]  # both images, each with mask 0 of 1
+    for row in rows:
+        assert (read_mask(tmp_path / "all" / "images" / row["key"] / "mask.png") == read_mask(masks / "00000.png")).all()
+    runner.evaluate(compose_eval(sample_shards, *overrides, "max_images=1"), tmp_path / "one")
+    assert len(read_rows(tmp_path / "one")) == 1
+
+
 def test_generated_mask_sets_are_stored_once_and_reused(sample_shards: Path, tmp_path: Path, mask_cache: Path) -> None:
     runner.evaluate(compose_eval(sample_shards, "backbone=telea", "colorizer=mean", "logger=csv"), tmp_path / "a")
     stored = list((mask_cache / "mask-sets").iterdir())

@@ -8,7 +8,7 @@ resumed run pairs them exactly as the interrupted one did.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,18 +40,23 @@ def split_size(root: str | Path, split: str) -> int:
     return int(index["counts"][split])
 
 
-def iter_split(root: str | Path, split: str, size: tuple[int, int], limit: int | None = None) -> Iterator[TestImage]:
-    """The images of `split`, resized to cover `size` and center-cropped, in their fixed order."""
+def iter_split(root: str | Path, split: str, size: tuple[int, int], positions: Sequence[int]) -> Iterator[TestImage]:
+    """The images of `split` at `positions`, in split order, resized to cover `size` and center-cropped.
+
+    Only those images are decoded, and reading stops after the last one.
+    """
     index = read_shard_index(root)
     shards = [str(Path(root) / name) for name in index["shards"].get(split, [])]
     if not shards:
         raise InputError(f"the shards at {root} have no {split!r} images")
-    pipeline = wds.WebDataset(shards, shardshuffle=False, empty_check=False)
+    wanted, last = set(positions), max(positions, default=-1)
+    pipeline = wds.WebDataset(shards, shardshuffle=False, empty_check=False, nodesplitter=None)  # ranks pick positions
     for position, sample in enumerate(pipeline):
-        if limit is not None and position >= limit:
+        if position > last:
             return
-        with decode_sample_image(sample) as image:
-            yield TestImage(position, sample["__key__"], eval_transform(image, size))
+        if position in wanted:
+            with decode_sample_image(sample) as image:
+                yield TestImage(position, sample["__key__"], eval_transform(image, size))
 
 
 def default_mask_root() -> Path:

@@ -43,6 +43,13 @@ def write_summary(run_dir: Path, summary: Mapping[str, Any], lpips_note: str | N
     print(summary_markdown(summary), end="")
 
 
+def read_summary(run_dir: Path) -> dict[str, Any]:
+    """The summary `write_summary` recorded (without the LPIPS note)."""
+    record = json.loads((run_dir / "summary.json").read_text())
+    record.pop("lpips_unavailable")
+    return record
+
+
 def _image_table(wandb: Any, run_dir: Path, rows: Sequence[Mapping[str, Any]]) -> Any:
     """One row per image: its panels (when written) and its metrics."""
     metric_names = ["hole_ratio", *METRIC_COLUMNS, "seconds"]

@@ -1,14 +1,17 @@
-"""The per-image results of an evaluation run on disk: a CSV that grows batch by batch, and its images.
+"""The per-image results of an evaluation run on disk: CSV files that grow batch by batch, and images.
 
 Layout of a run directory::
 
-    results.csv            one row per image (key, position, hole_ratio, metrics, seconds)
+    results.csv            one row per image (key, position, hole_ratio, metrics, seconds), by position
+    parts/results.rank{r}.csv   the rows process r has written so far (merged into results.csv at the end)
     images/{key}/          input.png (hole white), mask.png, mono.png, final.png, target.png
     summary.json / .md     overall and per-hole-ratio means, written at the end
     eval_settings.json     what determines the results (a rerun must match it to resume)
 
-Rows are appended only after a whole batch (and its images) is written, with one write and an
-fsync, so an interrupted run leaves complete rows (at most a torn last line, which is dropped).
+Each process appends to its own part only after a whole batch (and its images) is written, with one
+write and an fsync, so an interrupted run leaves complete rows (at most a torn last line, which is
+dropped). The images done are those of results.csv and of every part, whatever number of processes
+wrote them, so a rerun with another number of processes resumes too.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import torch
 from eiip.io import InputError, write_image, write_mask
 
 RESULTS_NAME = "results.csv"
+PARTS_DIR = "parts"
 SETTINGS_NAME = "eval_settings.json"
 IMAGES_DIR = "images"
 METRIC_COLUMNS = ("psnr", "ssim", "lpips", "hole_psnr", "hole_ssim", "hole_lpips", "hole_l1",
@@ -47,47 +51,83 @@ def _parse(value: str) -> object:
         return value
 
 
-class ResultsStore:
-    """Reads and appends the per-image rows of one run directory."""
+def _read_rows(path: Path) -> list[dict[str, object]]:
+    """The complete rows of one CSV file (numbers as floats, position as int), in file order."""
+    if not path.is_file():
+        return []
+    rows = []
+    for record in csv.DictReader(io.StringIO(path.read_text())):
+        if None in record.values() or set(record) != set(COLUMNS):
+            continue  # a torn last line of an interrupted run
+        row = {name: _parse(value) for name, value in record.items()}
+        row["key"], row["shard_key"] = record["key"], record["shard_key"]
+        row["position"] = int(float(record["position"]))
+        rows.append(row)
+    return rows
 
-    def __init__(self, run_dir: str | Path) -> None:
+
+def _csv_text(rows: Sequence[Mapping[str, object]], header: bool) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    if header:
+        writer.writeheader()
+    for row in rows:
+        writer.writerow({name: _format(row.get(name, math.nan)) for name in COLUMNS})
+    return buffer.getvalue()
+
+
+def _write_synced(path: Path, text: str, mode: str) -> None:
+    with open(path, mode, encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+class ResultsStore:
+    """The per-image rows of one run directory, as process `rank` sees them: it appends to its own part."""
+
+    def __init__(self, run_dir: str | Path, rank: int = 0) -> None:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / RESULTS_NAME
+        self.part = self.run_dir / PARTS_DIR / f"results.rank{rank}.csv"
+
+    def _parts(self) -> list[Path]:
+        return sorted((self.run_dir / PARTS_DIR).glob("results.rank*.csv"))
 
     def rows(self) -> list[dict[str, object]]:
-        """Every complete row (numbers as floats, position as int), in the order they were written."""
-        if not self.path.is_file():
-            return []
-        rows = []
-        for record in csv.DictReader(io.StringIO(self.path.read_text())):
-            if None in record.values() or set(record) != set(COLUMNS):
-                continue  # a torn last line of an interrupted run
-            row = {name: _parse(value) for name, value in record.items()}
-            row["key"], row["shard_key"] = record["key"], record["shard_key"]
-            row["position"] = int(float(record["position"]))
-            rows.append(row)
-        return rows
+        """Every complete row of results.csv and of all parts, one per position, by position."""
+        by_position: dict[int, dict[str, object]] = {}
+        for path in (self.path, *self._parts()):
+            for row in _read_rows(path):
+                by_position.setdefault(int(row["position"]), row)
+        return [by_position[position] for position in sorted(by_position)]
 
-    def done_keys(self) -> set[str]:
-        """Keys whose rows are complete."""
-        return {str(row["key"]) for row in self.rows()}
+    def done_positions(self) -> set[int]:
+        """Positions whose rows are complete, in results.csv or in any part."""
+        return {int(row["position"]) for row in self.rows()}
 
     def append(self, rows: Sequence[Mapping[str, object]]) -> None:
-        """Append rows in one write, flushed to disk (the header first when the file is new)."""
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
-        new = not self.path.is_file() or self.path.stat().st_size == 0
-        if new:
-            writer.writeheader()
-        elif not self.path.read_bytes().endswith(b"\n"):
-            buffer.write("\n")  # end a torn line so it stays one (dropped) record
-        for row in rows:
-            writer.writerow({name: _format(row.get(name, math.nan)) for name in COLUMNS})
+        """Append rows to this process's part in one write, flushed to disk (the header first when it is new)."""
+        new = not self.part.is_file() or self.part.stat().st_size == 0
+        text = _csv_text(rows, header=new)
+        if not new and not self.part.read_bytes().endswith(b"\n"):
+            text = "\n" + text  # end a torn line so it stays one (dropped) record
+        self.part.parent.mkdir(parents=True, exist_ok=True)
+        _write_synced(self.part, text, "a")
+
+    def merge(self) -> list[dict[str, object]]:
+        """Write all rows to results.csv (atomically, by position), then remove the parts; returns the rows."""
+        rows = self.rows()
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(buffer.getvalue())
-            handle.flush()
-            os.fsync(handle.fileno())
+        partial = self.path.with_name(RESULTS_NAME + ".partial")
+        _write_synced(partial, _csv_text(rows, header=True), "w")
+        os.replace(partial, self.path)
+        parts = self._parts()
+        for part in parts:
+            part.unlink()
+        if parts:
+            parts[0].parent.rmdir()
+        return rows
 
 
 def _format(value: object) -> object:

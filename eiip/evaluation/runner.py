@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,12 @@ from tqdm.auto import tqdm
 
 from eiip.color import composite, rgb_to_mono
 from eiip.colorize import Colorizer, colorize_batch, get_colorizer, resolved_settings
-from eiip.evaluation.naming import register_resolver
 from eiip.evaluation.data import TestImage, iter_split, load_or_create_mask_set, split_size
-from eiip.evaluation.report import log_to_wandb, write_summary
-from eiip.io import InputError
+from eiip.evaluation.distributed import Ranks, launched_ranks, process_group, spawn
+from eiip.evaluation.naming import register_resolver
+from eiip.evaluation.report import log_to_wandb, read_summary, write_summary
 from eiip.evaluation.results import METRIC_COLUMNS, ResultsStore, check_settings, safe_key, write_image_set
+from eiip.io import InputError
 from eiip.metrics import ImageMetrics, psnr, summarize
 from eiip.pipeline import ExternalStage, build_external_stage
 
@@ -34,14 +36,21 @@ class EvalSetup:
     colorizer_name: str
     batch_size: int
     data: dict[str, Any]
+    count: int  # images evaluated: the split's first `count` (all of it, or max_images)
     masks: list
     mask_set: Path
     device: torch.device
 
 
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> cuda when available, else cpu."""
-    return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name))
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """'auto' -> cuda when available, else cpu; a CUDA device without an index -> this machine's rank's GPU."""
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
+    if device.type != "cuda" or device.index is not None:
+        return device
+    if local_rank >= torch.cuda.device_count():
+        raise InputError(f"process {local_rank} of this machine needs cuda:{local_rank} but "
+                         f"{torch.cuda.device_count()} GPU(s) are visible: start fewer processes or use device=cpu")
+    return torch.device("cuda", local_rank)
 
 
 def _data_config(cfg: DictConfig, stage: ExternalStage) -> dict[str, Any]:
@@ -66,9 +75,8 @@ def colorizer_options(cfg: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(options, resolve=True) if options else {}
 
 
-def build_setup(cfg: DictConfig) -> EvalSetup:
+def build_setup(cfg: DictConfig, device: torch.device) -> EvalSetup:
     """Resolve stage, colorizer, data and masks."""
-    device = resolve_device(cfg.device)
     backbone = cfg.backbone.name if cfg.get("backbone") else None
     stage = build_external_stage(backbone=backbone, ckpt=cfg.ckpt, device=device)
     data = _data_config(cfg, stage)
@@ -90,7 +98,7 @@ def build_setup(cfg: DictConfig) -> EvalSetup:
         colorizer = get_colorizer(cfg.colorizer.name, **options)
     data |= {"root": str(module.root), "test_size": list(size)}
     return EvalSetup(stage, colorizer, cfg.colorizer.name if colorizer else "none (rgb output)",
-                     int(cfg.colorizer.get("batch_size", 1)), data, masks, mask_path, device)
+                     int(cfg.colorizer.get("batch_size", 1)), data, count, masks, mask_path, device)
 
 
 def settings_record(cfg: DictConfig, setup: EvalSetup) -> dict[str, Any]:
@@ -168,36 +176,81 @@ def _evaluate_batch(setup: EvalSetup, metrics: ImageMetrics, batch: list[TestIma
     return rows
 
 
-def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Evaluate into `run_dir` (resuming what is there); returns the summary."""
-    setup = build_setup(cfg)
+def _prepare(cfg: DictConfig, run_dir: Path, device: torch.device) -> EvalSetup:
+    setup = build_setup(cfg, device)
     check_settings(run_dir, settings_record(cfg, setup))
-    store = ResultsStore(run_dir)
-    done = store.done_keys()
+    return setup
+
+
+def evaluate_ranks(ranks: Ranks, cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
+    """This rank's share of the images not done yet; when all ranks are done, rank 0 merges the results,
+    reports them and returns the summary (the others return None)."""
+    register_resolver()  # spawned workers start in a fresh interpreter
+    device = resolve_device(cfg.device, ranks.local_rank)
+    with process_group(ranks, device, timedelta(minutes=float(cfg.dist_timeout_min))):
+        lpips_note = _evaluate_share(ranks, cfg, run_dir, device)
+        ranks.barrier()
+    return _merge_and_report(cfg, run_dir, lpips_note) if ranks.is_main else None
+
+
+def _evaluate_share(ranks: Ranks, cfg: DictConfig, run_dir: Path, device: torch.device) -> str | None:
+    """Evaluate this rank's images, appending each batch's rows to its part; returns why LPIPS is unavailable.
+
+    Rank 0 builds the setup first (data, mask set, settings record) so the others find them, and reads
+    which images are done before anyone writes; the rest is split between the ranks by position.
+    """
+    setup = ranks.main_first(lambda: _prepare(cfg, run_dir, device))
+    done = ranks.broadcast(ResultsStore(run_dir).done_positions() if ranks.is_main else set())
+    todo = [position for position in range(setup.count) if position not in done]
     metrics = ImageMetrics(lpips_net=cfg.metrics.lpips, device=setup.device)
-    if metrics.lpips_unavailable:
-        print(f"LPIPS unavailable: {metrics.lpips_unavailable}", file=sys.stderr)
-    total = len(setup.masks)
-    print(f"evaluating {total} {cfg.split} image(s) of {setup.data['name']} at {setup.data['test_size']} "
-          f"with masks {setup.mask_set}; colorizer {setup.colorizer_name}; {len(done)} already done; -> {run_dir}")
-    progress = tqdm(total=total, desc="eval", unit="image", disable=not cfg.progress)
-    images = iter_split(setup.data["root"], cfg.split, tuple(setup.data["test_size"]), limit=total)
-    for batch in _batches(images, setup.batch_size):
-        todo = [item for item in batch if safe_key(item.key) not in done]
-        if todo:
-            store.append(_evaluate_batch(setup, metrics, todo, run_dir, cfg.save_images))
-        progress.update(len(batch))
-    progress.close()
-    rows = store.rows()
+    if ranks.is_main:
+        if metrics.lpips_unavailable:
+            print(f"LPIPS unavailable: {metrics.lpips_unavailable}", file=sys.stderr)
+        print(f"evaluating {setup.count} {cfg.split} image(s) of {setup.data['name']} at {setup.data['test_size']} "
+              f"with masks {setup.mask_set}; colorizer {setup.colorizer_name}; {len(done)} already done, "
+              f"{len(todo)} to do in {ranks.world_size} process(es); -> {run_dir}")
+    mine = ranks.share(todo)
+    store = ResultsStore(run_dir, ranks.rank)
+    label = "eval" if ranks.world_size == 1 else f"eval (rank 0 of {ranks.world_size})"
+    with tqdm(total=len(mine), desc=label, unit="image", disable=not (cfg.progress and ranks.is_main)) as progress:
+        images = iter_split(setup.data["root"], cfg.split, tuple(setup.data["test_size"]), mine)
+        for batch in _batches(images, setup.batch_size):
+            store.append(_evaluate_batch(setup, metrics, batch, run_dir, cfg.save_images))
+            progress.update(len(batch))
+    return metrics.lpips_unavailable
+
+
+def _merge_and_report(cfg: DictConfig, run_dir: Path, lpips_note: str | None) -> dict[str, Any]:
+    """results.csv from every rank's part (and earlier runs'), the summary files and the W&B run."""
+    rows = ResultsStore(run_dir).merge()
     summary = summarize([{name: row[name] for name in ("hole_ratio", *METRIC_COLUMNS)} for row in rows])
-    write_summary(run_dir, summary, lpips_note=metrics.lpips_unavailable)
+    write_summary(run_dir, summary, lpips_note=lpips_note)
     if cfg.logger.kind == "wandb":
         log_to_wandb(cfg, run_dir, rows, summary)
     return summary
 
 
+def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
+    """Evaluate into `run_dir` (resuming what is there); returns the summary (None on ranks other than 0).
+
+    Runs in the processes a launcher started (torchrun, srun), in `cfg.workers` local processes, or in
+    this one.
+    """
+    ranks = launched_ranks()
+    workers = int(cfg.workers)
+    if workers < 1:
+        raise InputError(f"workers={workers}: evaluate in at least one process")
+    if workers == 1:
+        return evaluate_ranks(ranks, cfg, run_dir)
+    if ranks.world_size > 1:
+        raise InputError(f"workers={workers} starts processes on this machine; under a launcher "
+                         f"({ranks.world_size} processes) leave workers=1")
+    spawn(evaluate_ranks, workers, cfg, run_dir)
+    return read_summary(run_dir)
+
+
 def evaluate_checkpoint(ckpt: Path, run_dir: Path, overrides: list[str]) -> dict[str, Any]:
-    """Evaluate a checkpoint just trained (train.py eval_after=true): conf/eval.yaml with `ckpt` set.
+    """Evaluate a checkpoint just trained (train.py eval_after=true) in this process: conf/eval.yaml with `ckpt` set.
 
     Needs an initialized Hydra (inside train.py's @hydra.main or a test's `initialize_config_dir`).
     """
@@ -205,4 +258,4 @@ def evaluate_checkpoint(ckpt: Path, run_dir: Path, overrides: list[str]) -> dict
 
     register_resolver()
     cfg = compose(config_name="eval", overrides=[f"ckpt={ckpt}", *overrides])
-    return evaluate(cfg, run_dir)
+    return evaluate_ranks(Ranks(), cfg, run_dir)
