@@ -228,7 +228,8 @@ def test_guided_colorizers_beat_mean_chroma_on_real_photo(photo: str) -> None:
 def test_registry_names_and_factories() -> None:
     assert set(BASELINES) <= set(colorizer_names())
     assert colorizer_names() == sorted(colorizer_names())
-    assert get_colorizer("levin") is levin_colorize
+    assert get_colorizer("mean") is mean_chroma_colorize
+    assert callable(get_colorizer("levin").colorize_batch)  # the propagating colorizers take whole batches
     colorizer = get_colorizer("dt", sigma_spatial=5.0, iterations=2)
     rgb, mono = _constant_chroma_image(24)
     known = _rect_known(24, 24, 6, 6, 8, 8)

@@ -10,6 +10,10 @@
   ``local-linear`` blended with weights fitted per image on held-out known pixels
   (:mod:`eiip.colorize.validated_blend`); beyond the paper, see the README.
 
+``levin``, ``local-linear`` and ``validated-blend`` solve sparse systems: with SciPy on the CPU, or
+together on the GPU holding their inputs (``solver`` option, :func:`solve_device`), a batch of images
+at once (their ``colorize_batch``).
+
 All of them work in NTSC YIQ (:func:`eiip.color.rgb_to_yiq`), whose Y is exactly the paper's
 monochrome, so the output has Y == ``mono`` wherever RGB clipping does not kick in.
 """
@@ -26,18 +30,25 @@ from eiip.color import rgb_to_yiq, yiq_to_rgb
 from eiip.colorize.internal.chroma import chroma_to_rgb
 from eiip.colorize.levin import levin_propagator
 from eiip.colorize.local_linear import local_linear_propagator
-from eiip.colorize.registry import COLORIZERS, check_colorize_inputs, colorizer_names, function_factory, get_colorizer, register_colorizer
-from eiip.colorize.validated_blend import Propagate, area_downsample, check_holdouts, validated_blend
+from eiip.colorize.registry import (COLORIZERS, BatchColorizer, check_colorize_inputs, colorizer_names,
+                                    function_factory, get_colorizer, register_colorizer)
+from eiip.colorize.stencil import StencilPropagator, propagate_together
+from eiip.colorize.validated_blend import BlendImage, Propagate, area_downsample, check_holdouts, validated_blends
 
 _log = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_BLEND_CANDIDATES",
+    "SOLVERS",
     "domain_transform_colorize",
     "levin_colorize",
+    "levin_colorize_batch",
     "local_linear_colorize",
+    "local_linear_colorize_batch",
     "mean_chroma_colorize",
+    "solve_device",
     "validated_blend_colorize",
+    "validated_blend_colorize_batch",
 ]
 
 def _prepare(
@@ -76,6 +87,33 @@ def _to_rgb(y: np.ndarray, chroma: np.ndarray, like: torch.Tensor) -> torch.Tens
     return rgb.to(device=like.device, dtype=torch.float32)
 
 
+SOLVERS = ("auto", "scipy", "torch")
+"""Values of the ``solver`` option of the propagating colorizers (:func:`solve_device`)."""
+
+
+def solve_device(solver: str, device: torch.device) -> torch.device | None:
+    """Where the stencil propagators solve for inputs on ``device``: None for SciPy's direct sparse solve on
+    the CPU, else a torch device (iterative, :mod:`eiip.colorize.torch_solve`; measured within 3e-8 of
+    the direct solve on photos). ``solver``: ``"auto"`` (torch on a cuda ``device``, else SciPy), ``"scipy"``,
+    or ``"torch"`` (on ``device``, the CPU included)."""
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
+    return device if solver == "torch" or (solver == "auto" and device.type == "cuda") else None
+
+
+def _propagation_batch(
+    monos: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tensor, solver: str,
+    to_rgb: Callable[[np.ndarray, np.ndarray, torch.Tensor], torch.Tensor],
+    make: Callable[[np.ndarray, torch.device | None], StencilPropagator],
+) -> torch.Tensor:
+    """(K, 3, H, W) RGB of K images whose chroma the propagator ``make(y, device)`` fills, solved together
+    on a torch device (:func:`eiip.colorize.stencil.propagate_together`)."""
+    device = solve_device(solver, monos.device)
+    images = [_prepare(*image) for image in zip(monos, rgb_known, known)]
+    fills = propagate_together([(make(y, device), chroma, mask, None) for y, chroma, mask in images])
+    return torch.stack([to_rgb(y, fill, monos) for (y, _, _), fill in zip(images, fills)])
+
+
 # --------------------------------------------------------------------------------------------
 # Mean chroma
 # --------------------------------------------------------------------------------------------
@@ -94,8 +132,8 @@ def mean_chroma_colorize(mono: torch.Tensor, rgb_known: torch.Tensor, known: tor
 # --------------------------------------------------------------------------------------------
 
 
-def levin_colorize(
-    mono: torch.Tensor,
+def levin_colorize_batch(
+    monos: torch.Tensor,
     rgb_known: torch.Tensor,
     known: torch.Tensor,
     *,
@@ -103,18 +141,17 @@ def levin_colorize(
     sigma_floor: float = 2e-6,
     var_scale: float = 0.6,
     min_nearest_weight: float = 0.01,
+    solver: str = "auto",
 ) -> torch.Tensor:
-    """Levin, Lischinski and Weiss, "Colorization using Optimization" (SIGGRAPH 2004).
+    """Levin, Lischinski and Weiss, "Colorization using Optimization" (SIGGRAPH 2004), on K images.
 
     I and Q are propagated from the known pixels by :func:`eiip.colorize.levin.levin_propagator` (its
     docstring gives the system and the defaults, those of the authors' reference code); the RGB is
-    clipped to [0, 1] as in their code.
+    clipped to [0, 1] as in their code. ``solver``: see :func:`solve_device`.
     """
-    y, chroma, mask = _prepare(mono, rgb_known, known)
-    propagate = levin_propagator(
-        y, window=window, sigma_floor=sigma_floor, var_scale=var_scale, min_nearest_weight=min_nearest_weight
-    )
-    return _to_rgb(y, propagate(chroma, mask), mono)
+    return _propagation_batch(monos, rgb_known, known, solver, _to_rgb, lambda y, device: levin_propagator(
+        y, window=window, sigma_floor=sigma_floor, var_scale=var_scale, min_nearest_weight=min_nearest_weight,
+        device=device))
 
 
 # --------------------------------------------------------------------------------------------
@@ -122,23 +159,26 @@ def levin_colorize(
 # --------------------------------------------------------------------------------------------
 
 
-def local_linear_colorize(
-    mono: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tensor, *, eps: float = 1e-5, radius: int = 1
+def local_linear_colorize_batch(
+    monos: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tensor, *, eps: float = 1e-5, radius: int = 1,
+    solver: str = "auto",
 ) -> torch.Tensor:
     """Chroma affine in the monochrome over every (2 ``radius`` + 1)^2 window (:mod:`eiip.colorize.local_linear`,
-    the matting Laplacian of Levin et al. 2006 with the monochrome as guide), known chroma fixed.
+    the matting Laplacian of Levin et al. 2006 with the monochrome as guide), known chroma fixed; on K images.
 
     The RGB keeps Y == ``mono``: chroma that would leave [0, 1] is scaled towards gray, not clipped.
+    ``solver``: see :func:`solve_device`.
     """
-    y, chroma, mask = _prepare(mono, rgb_known, known)
-    return _to_rgb_in_gamut(y, local_linear_propagator(y, eps=eps, radius=radius)(chroma, mask), mono)
+    return _propagation_batch(monos, rgb_known, known, solver, _to_rgb_in_gamut,
+                              lambda y, device: local_linear_propagator(y, eps=eps, radius=radius, device=device))
 
 
-_NATIVE_PROPAGATORS: dict[str, Callable[[np.ndarray], Propagate]] = {
+_NATIVE_PROPAGATORS: dict[str, Callable[..., StencilPropagator]] = {
     "levin": levin_propagator,
     "local-linear": local_linear_propagator,
 }
-"""Candidates of the validated blend that propagate chroma directly (no RGB round trip, no clipping)."""
+"""Candidates of the validated blend that propagate chroma directly (no RGB round trip, no clipping):
+``make(y, device=...)``."""
 
 DEFAULT_BLEND_CANDIDATES = ("levin", "local-linear")
 
@@ -156,14 +196,15 @@ def _colorizer_propagator(name: str, mono: torch.Tensor, y: np.ndarray) -> Propa
     return propagate
 
 
-def validated_blend_colorize(
-    mono: torch.Tensor,
+def validated_blend_colorize_batch(
+    monos: torch.Tensor,
     rgb_known: torch.Tensor,
     known: torch.Tensor,
     *,
     candidates: tuple[str, ...] | list[str] = DEFAULT_BLEND_CANDIDATES,
     holdouts: int = 4,
     validation_scale: int = 1,
+    solver: str = "auto",
 ) -> torch.Tensor:
     """Blend of the ``candidates``' chroma, weighted per image on held-out known pixels (:mod:`eiip.colorize.validated_blend`).
 
@@ -173,8 +214,9 @@ def validated_blend_colorize(
     a network candidate costs (``holdouts`` + 1) fits. ``holdouts``: how many shifted copies of the
     hole are held out (1..8; 4 by default). ``validation_scale``: the weights are fitted on the image
     averaged over blocks of this size (1: full resolution), the blend of the hole at full resolution.
-    The fills run on ``torch.get_num_threads()`` threads. The RGB keeps Y == ``mono`` (chroma scaled
-    into the gamut). The weights go to this module's logger at DEBUG level.
+    ``solver``: see :func:`solve_device`; on a torch device the held-out fills of the K images are
+    solved together, then their holes. Other fills run on ``torch.get_num_threads()`` threads. The RGB
+    keeps Y == ``mono`` (chroma scaled into the gamut). The weights go to this module's logger at DEBUG level.
     """
     check_holdouts(holdouts)
     if isinstance(validation_scale, bool) or int(validation_scale) != validation_scale or validation_scale < 1:
@@ -186,20 +228,24 @@ def validated_blend_colorize(
                          f"valid names: {', '.join(colorizer_names())}")
     if "validated-blend" in names:
         raise ValueError("validated-blend cannot be its own candidate")
-    y, chroma, mask = _prepare(mono, rgb_known, known)
+    device = solve_device(solver, monos.device)
+    images = [_prepare(*image) for image in zip(monos, rgb_known, known)]
 
     def propagators(gray: np.ndarray) -> list[Propagate]:
-        return [_NATIVE_PROPAGATORS[name](gray) if name in _NATIVE_PROPAGATORS
-                else _colorizer_propagator(name, torch.from_numpy(gray)[None].to(mono), gray) for name in names]
+        return [_NATIVE_PROPAGATORS[name](gray, device=device) if name in _NATIVE_PROPAGATORS
+                else _colorizer_propagator(name, torch.from_numpy(gray)[None].to(monos), gray) for name in names]
 
-    validation = None
-    if validation_scale > 1:
+    def validation(y: np.ndarray, chroma: np.ndarray, mask: np.ndarray) -> BlendImage | None:
+        if validation_scale == 1:
+            return None
         small_y, small_chroma, small_mask = area_downsample(y, chroma, mask, int(validation_scale))
-        validation = (propagators(small_y), small_chroma, small_mask)
-    blended, weights = validated_blend(propagators(y), chroma, mask, holdouts, validation=validation,
-                                       threads=torch.get_num_threads())
-    _log.debug("validated-blend weights: %s", dict(zip(names, weights.round(3).tolist())))
-    return _to_rgb_in_gamut(y, blended, mono)
+        return propagators(small_y), small_chroma, small_mask
+
+    blends = validated_blends([(propagators(y), chroma, mask) for y, chroma, mask in images], holdouts,
+                              validations=[validation(*image) for image in images], threads=torch.get_num_threads())
+    for _, weights in blends:
+        _log.debug("validated-blend weights: %s", dict(zip(names, weights.round(3).tolist())))
+    return torch.stack([_to_rgb_in_gamut(y, blended, monos) for (y, _, _), (blended, _) in zip(images, blends)])
 
 
 # --------------------------------------------------------------------------------------------
@@ -296,8 +342,15 @@ def domain_transform_colorize(
 # Registration
 # --------------------------------------------------------------------------------------------
 
+levin_colorize = BatchColorizer(levin_colorize_batch)
+"""``levin`` with its default options: one image, or a batch (``colorize_batch``)."""
+local_linear_colorize = BatchColorizer(local_linear_colorize_batch)
+"""``local-linear`` with its default options: one image, or a batch (``colorize_batch``)."""
+validated_blend_colorize = BatchColorizer(validated_blend_colorize_batch)
+"""``validated-blend`` with its default options: one image, or a batch (``colorize_batch``)."""
+
 register_colorizer("mean")(function_factory(mean_chroma_colorize))
-register_colorizer("levin")(function_factory(levin_colorize))
+register_colorizer("levin")(function_factory(levin_colorize_batch, batched=True))
 register_colorizer("dt")(function_factory(domain_transform_colorize))
-register_colorizer("local-linear")(function_factory(local_linear_colorize))
-register_colorizer("validated-blend")(function_factory(validated_blend_colorize))
+register_colorizer("local-linear")(function_factory(local_linear_colorize_batch, batched=True))
+register_colorizer("validated-blend")(function_factory(validated_blend_colorize_batch, batched=True))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 
 from eiip.colorize.stencil import StencilPropagator
 
@@ -63,6 +64,7 @@ def levin_propagator(
     sigma_floor: float = 2e-6,
     var_scale: float = 0.6,
     min_nearest_weight: float = 0.01,
+    device: torch.device | str | None = None,
 ) -> StencilPropagator:
     """``propagate(values, known, wanted=None)`` for the monochrome ``y`` (H, W): Levin's propagation of
     ``values`` (C, H, W) from the pixels where ``known`` (H, W) is True into the others; returns (C, H, W).
@@ -75,7 +77,8 @@ def levin_propagator(
     r; ``var_scale`` = 0.6), raised so that the closest neighbour gets weight at least
     ``min_nearest_weight`` (0.01) and floored at ``sigma_floor`` (2e-6). Each call computes the
     affinities of the pixels it solves and solves their rows (:class:`eiip.colorize.stencil.StencilPropagator`:
-    the known neighbours on the right-hand side, one factorization for all channels).
+    the known neighbours on the right-hand side, one factorization for all channels; or, with a torch
+    ``device``, BiCGSTAB there: the rows are not symmetric).
     """
     if int(window) != window or window < 1:
         raise ValueError(f"window must be a positive integer radius, got {window!r}")
@@ -88,4 +91,4 @@ def levin_propagator(
         weights = levin_weights(y, rows, cols, radius, var_scale, sigma_floor, min_nearest_weight)
         return np.concatenate([np.ones((rows.size, 1)), -weights.T], axis=1)
 
-    return StencilPropagator(np.concatenate([[(0, 0)], window_offsets(radius)]), rows_of)
+    return StencilPropagator(np.concatenate([[(0, 0)], window_offsets(radius)]), rows_of, device=device)

@@ -26,6 +26,7 @@ from typing import Callable
 
 import numpy as np
 import scipy.sparse
+import torch
 
 from eiip.colorize.stencil import StencilPropagator
 
@@ -95,13 +96,14 @@ def local_linear_laplacian(y: np.ndarray, eps: float, radius: int = 1) -> scipy.
     return scipy.sparse.csr_matrix((entries[inside], (pixel[inside], (ny * w + nx)[inside])), shape=(h * w, h * w))
 
 
-def local_linear_propagator(y: np.ndarray, *, eps: float = 1e-5, radius: int = 1) -> StencilPropagator:
+def local_linear_propagator(y: np.ndarray, *, eps: float = 1e-5, radius: int = 1,
+                            device: torch.device | str | None = None) -> StencilPropagator:
     """``propagate(values, known, wanted=None)`` for the monochrome ``y`` (H, W) in [0, 1]: ``values``
     (C, H, W) kept where ``known`` (H, W) is True, the local linear model's minimizer elsewhere
     (``L_hh x_h = -L_hk x_k``, :class:`eiip.colorize.stencil.StencilPropagator`); returns (C, H, W).
 
     The window statistics are computed once, here; each call computes the rows it solves. ``eps`` (1e-5 on the [0, 1] gray scale,
     chosen on the colorization benchmark among 1e-4 .. 1e-7) regularizes the slopes a_k: larger
-    values flatten the fill.
+    values flatten the fill. With a torch ``device`` the system is solved there by conjugate gradients.
     """
-    return StencilPropagator(*local_linear_rows(y, eps, radius))
+    return StencilPropagator(*local_linear_rows(y, eps, radius), symmetric=True, device=device)

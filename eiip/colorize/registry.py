@@ -29,6 +29,7 @@ import torch
 
 __all__ = [
     "COLORIZERS",
+    "BatchColorizer",
     "Colorizer",
     "ColorizerFactory",
     "check_colorize_inputs",
@@ -107,9 +108,27 @@ def resolved_settings(colorizer: Colorizer | None) -> dict[str, Any] | None:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
 
 
+class BatchColorizer:
+    """A colorizer from a function of (K, C, H, W) batches, ``batch(monos, rgb_known, known, **options)``:
+    ``colorize_batch`` calls it, one image is a batch of one."""
 
-def function_factory(fn: Callable[..., torch.Tensor]) -> ColorizerFactory:
-    """A factory binding keyword options of a colorize function (options checked at build time)."""
+    def __init__(self, batch: Callable[..., torch.Tensor], **options: Any) -> None:
+        self.batch = batch
+        self.options = options
+
+    def __call__(self, mono: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+        check_colorize_inputs(mono, rgb_known, known)
+        return self.colorize_batch(mono[None], rgb_known[None], known[None])[0]
+
+    def colorize_batch(self, monos: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+        return self.batch(monos, rgb_known, known, **self.options)
+
+
+def function_factory(fn: Callable[..., torch.Tensor], *, batched: bool = False) -> ColorizerFactory:
+    """A factory binding keyword options of a colorize function (options checked at build time).
+
+    ``batched``: ``fn`` colorizes (K, C, H, W) batches and the colorizers built are :class:`BatchColorizer`.
+    """
     signature = inspect.signature(fn)
 
     def factory(**options) -> Colorizer:
@@ -117,6 +136,8 @@ def function_factory(fn: Callable[..., torch.Tensor]) -> ColorizerFactory:
             signature.bind(None, None, None, **options)
         except TypeError as error:
             raise ValueError(f"invalid options for colorizer {fn.__name__}: {error}") from None
+        if batched:
+            return BatchColorizer(fn, **options)
         if not options:
             return fn
         return functools.partial(fn, **options)
@@ -203,7 +224,8 @@ def colorize_batch(
     """Colorize K images of one size: (K, 1, H, W) monos, (K, 3, H, W) rgb_known, (K, 1, H, W) bool known.
 
     Returns (K, 3, H, W). A colorizer with a ``colorize_batch`` method (the internal colorizers, which
-    fit the K images at once) gets the whole batch; any other is called on each image in turn.
+    fit the K images at once; ``levin``, ``local-linear`` and ``validated-blend``, which solve them
+    together on a GPU) gets the whole batch; any other is called on each image in turn.
     """
     _check_colorize_batch_inputs(monos, rgb_known, known)
     batched = getattr(colorizer, "colorize_batch", None)

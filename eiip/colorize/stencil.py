@@ -18,18 +18,25 @@ and solves it for any set of unknown pixels:
 The coefficients must make the restricted system nonsingular and safe to factorize without pivoting:
 Levin's rows are diagonally dominant M-matrix rows, the matting Laplacian's restriction is positive
 definite.
+
+A propagator given a torch ``device`` solves iteratively there instead (:mod:`eiip.colorize.torch_solve`,
+CG when ``symmetric``, else BiCGSTAB), and :func:`propagate_together` solves many calls, of several
+propagators and images, as one batched system: the GPU path of the classical colorizers.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import scipy.ndimage
 import scipy.sparse
 import scipy.sparse.linalg
+import torch
 
-__all__ = ["StencilPropagator", "coupled_parts", "nested_dissection"]
+from eiip.colorize.torch_solve import solve_systems
+
+__all__ = ["Call", "StencilPropagator", "coupled_parts", "nearest_known", "nested_dissection", "propagate_together"]
 
 _LEAF = 64
 """Parts of at most this many pixels are not split further (measured: 16..256 within 25 % at 512x640)."""
@@ -76,22 +83,28 @@ class StencilPropagator:
 
     ``offsets``: (D, 2) integer (dy, dx) of the stencil; ``coefficients(rows, cols)``: the (n, D) rows
     of the pixels at (rows, cols), entry d at pixel ``p + offsets[d]`` (ignored where that falls
-    outside the image).
+    outside the image). ``device``: None (default) solves with SciPy's direct sparse LU on the CPU; a
+    torch device solves iteratively there, with CG if ``symmetric`` (the restricted system is symmetric
+    positive definite), else BiCGSTAB (:func:`propagate_together`).
     """
 
-    def __init__(self, offsets: np.ndarray, coefficients: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+    def __init__(self, offsets: np.ndarray, coefficients: Callable[[np.ndarray, np.ndarray], np.ndarray], *,
+                 symmetric: bool = False, device: torch.device | str | None = None) -> None:
         self.offsets = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
         self.coefficients = coefficients
         self.reach = int(np.abs(self.offsets).max()) if self.offsets.size else 0
+        self.symmetric = symmetric
+        self.device = None if device is None else torch.device(device)
 
     def __call__(self, values: np.ndarray, known: np.ndarray, wanted: np.ndarray | None = None) -> np.ndarray:
         """``values`` (C, H, W) kept where ``known`` (H, W) is True; the unknown pixels (restricted to
         the parts coupled to ``wanted`` when given, the others left as in ``values``) solved. Values at
         unknown pixels are never read."""
+        if self.device is not None:
+            return propagate_together([(self, values, known, wanted)])[0]
         matrix, rhs, unknown = self.system(values, known, wanted)
-        out = values.copy()
         if not unknown.any():
-            return out
+            return values.copy()
         rows, cols = np.nonzero(unknown)
         order = nested_dissection(rows, cols, self.reach)
         permuted = matrix[order][:, order].tocsc()
@@ -99,8 +112,7 @@ class StencilPropagator:
                                           options={"SymmetricMode": True})
         solution = np.empty_like(rhs)
         solution[order] = factor.solve(np.ascontiguousarray(rhs[order]))
-        out[:, unknown] = solution.T
-        return out
+        return _filled(values, unknown, solution)
 
     def system(self, values: np.ndarray, known: np.ndarray, wanted: np.ndarray | None = None
                ) -> tuple[scipy.sparse.csr_matrix, np.ndarray, np.ndarray]:
@@ -127,3 +139,44 @@ class StencilPropagator:
         flat = values.reshape(values.shape[0], -1)
         rhs = -np.einsum("nd,cnd->nc", from_known, flat[:, neighbour])
         return matrix, rhs, unknown
+
+
+def _filled(values: np.ndarray, unknown: np.ndarray, solution: np.ndarray) -> np.ndarray:
+    """A copy of ``values`` (C, H, W) with the (n, C) ``solution`` at the n ``unknown`` pixels."""
+    out = values.copy()
+    out[:, unknown] = solution.T
+    return out
+
+
+def nearest_known(values: np.ndarray, known: np.ndarray, unknown: np.ndarray) -> np.ndarray:
+    """The (n, C) values of the known pixel nearest (Euclidean) to each of the n ``unknown`` pixels: the
+    initial guess of the iterative solves. Measured against zero at 512x640 with a 22 % hole: levin
+    needs 1512 instead of 2392 iterations (rectangle), 664 instead of 792 (free-form); local-linear
+    about as many (1256 / 568)."""
+    rows, cols = scipy.ndimage.distance_transform_edt(~known, return_distances=False, return_indices=True)
+    return values[:, rows[unknown], cols[unknown]].T
+
+
+Call = tuple[StencilPropagator, np.ndarray, np.ndarray, np.ndarray | None]
+"""``(propagator, values, known, wanted)``: one propagation, ``propagator(values, known, wanted)``."""
+
+
+def propagate_together(calls: Sequence[Call]) -> list[np.ndarray]:
+    """The results of the ``calls``: those of propagators on a torch device solved together, one batched
+    iterative solve per (device, symmetric) (:func:`eiip.colorize.torch_solve.solve_systems`, the
+    nearest known values as initial guess), the others (SciPy) one after the other."""
+    results: list[np.ndarray | None] = [None] * len(calls)
+    groups: dict[tuple[torch.device, bool], list[int]] = {}
+    for index, (propagator, *arguments) in enumerate(calls):
+        if propagator.device is None:
+            results[index] = propagator(*arguments)
+        else:
+            groups.setdefault((propagator.device, propagator.symmetric), []).append(index)
+    for (device, symmetric), members in groups.items():
+        systems = [calls[i][0].system(*calls[i][1:]) for i in members]
+        guesses = [nearest_known(calls[i][1], calls[i][2], unknown) for i, (_, _, unknown) in zip(members, systems)]
+        solutions = solve_systems([(matrix, rhs) for matrix, rhs, _ in systems], device=device, symmetric=symmetric,
+                                  x0=guesses)
+        for i, (_, _, unknown), solution in zip(members, systems, solutions):
+            results[i] = _filled(calls[i][1], unknown, solution)
+    return results

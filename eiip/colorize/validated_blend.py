@@ -11,7 +11,9 @@ A *propagator* here is ``propagate(values, known, wanted) -> values``: ``values`
 where ``known`` (H, W) is True and filled elsewhere, at least at the ``wanted`` (H, W) pixels (the
 stencil propagators ``eiip.colorize.levin.levin_propagator`` and
 ``eiip.colorize.local_linear.local_linear_propagator`` solve only the parts of the unknown pixels
-coupled to them, so a held-out set far from the hole costs a system of its own size).
+coupled to them, so a held-out set far from the hole costs a system of its own size). Stencil
+propagators on a torch device have all their fills, of every held-out set and image
+(:func:`validated_blends`), solved together as one batched system.
 """
 
 from __future__ import annotations
@@ -22,11 +24,19 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["HOLDOUT_SHIFTS", "Propagate", "area_downsample", "blend_weights", "check_holdouts", "fit_blend_weights",
-           "holdout_masks", "validated_blend"]
+from eiip.colorize.stencil import StencilPropagator, propagate_together
+
+__all__ = ["HOLDOUT_SHIFTS", "BlendImage", "Fill", "Propagate", "area_downsample", "blend_weights", "check_holdouts",
+           "fit_blend_weights", "holdout_masks", "run_fills", "validated_blend", "validated_blends"]
 
 Propagate = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 """``propagate(values (C, H, W), known (H, W) bool, wanted (H, W) bool) -> (C, H, W)``."""
+
+Fill = tuple[Propagate, np.ndarray, np.ndarray, np.ndarray]
+"""``(propagate, values, known, wanted)``: one fill to run."""
+
+BlendImage = tuple[Sequence[Propagate], np.ndarray, np.ndarray]
+"""``(propagators, values, known)``: the candidates of one image and its values (C, H, W) known at (H, W)."""
 
 HOLDOUT_SHIFTS: tuple[tuple[float, float], ...] = (
     (0.0, 0.5), (0.5, 0.0), (0.5, 0.5), (1 / 3, 2 / 3), (2 / 3, 1 / 3), (0.25, 0.75), (0.75, 0.25), (2 / 3, 2 / 3),
@@ -94,26 +104,61 @@ def area_downsample(y: np.ndarray, values: np.ndarray, known: np.ndarray, scale:
     return blocks(y).mean(axis=(-3, -1)), blocks(np.where(known, values, 0.0)).mean(axis=(-3, -1)), blocks(known).all(axis=(-3, -1))
 
 
-def fit_blend_weights(propagators: Sequence[Propagate], values: np.ndarray, known: np.ndarray, holdouts: int,
-                      pool: ThreadPoolExecutor) -> np.ndarray:
-    """Simplex weights (N,) of the propagators' fills of ``values`` (C, H, W) on the held-out sets of ``known``.
+def run_fills(requests: Sequence[Fill], pool: ThreadPoolExecutor) -> list[np.ndarray]:
+    """``propagate(values, known, wanted)`` of every request: those of stencil propagators on a torch device
+    in one batched solve (:func:`eiip.colorize.stencil.propagate_together`), the others on ``pool``."""
+    batched = {i for i, (propagate, *_) in enumerate(requests)
+               if isinstance(propagate, StencilPropagator) and propagate.device is not None}
+    pooled = {i: pool.submit(*request) for i, request in enumerate(requests) if i not in batched}
+    solved = dict(zip(sorted(batched), propagate_together([requests[i] for i in sorted(batched)])))
+    return [solved[i] if i in batched else pooled[i].result() for i in range(len(requests))]
+
+
+def fit_blend_weights(images: Sequence[BlendImage], holdouts: int, pool: ThreadPoolExecutor) -> list[np.ndarray]:
+    """Simplex weights (N,) of each image's propagators' fills of its values on the held-out sets of its known pixels.
 
     Equal weights when there is no usable held-out set (e.g. a hole covering almost everything); a
-    single propagator gets weight 1 without any fill. The fills run on ``pool``.
+    single propagator gets weight 1 without any fill. The fills of all images run at once (:func:`run_fills`).
     """
-    sets = holdout_masks(known, holdouts) if len(propagators) > 1 else []
-    if not sets:
-        return np.full(len(propagators), 1.0 / len(propagators))
-    fills = {(i, j): pool.submit(propagate, values, known & ~held_out, held_out)
-             for j, held_out in enumerate(sets) for i, propagate in enumerate(propagators)}
-    predictions = np.stack([np.concatenate([fills[i, j].result()[:, held_out].ravel() for j, held_out in enumerate(sets)])
-                            for i in range(len(propagators))])
-    return blend_weights(predictions, np.concatenate([values[:, held_out].ravel() for held_out in sets]))
+    sets = [holdout_masks(known, holdouts) if len(propagators) > 1 else [] for propagators, _, known in images]
+    requests = [(propagate, values, known & ~held_out, held_out) for (propagators, values, known), held in zip(images, sets)
+                for held_out in held for propagate in propagators]
+    fills = iter(run_fills(requests, pool))
+    weights = []
+    for (propagators, values, known), held in zip(images, sets):
+        if not held:
+            weights.append(np.full(len(propagators), 1.0 / len(propagators)))
+            continue
+        by_set = [[next(fills)[:, held_out].ravel() for _ in propagators] for held_out in held]
+        predictions = np.stack([np.concatenate(per_propagator) for per_propagator in zip(*by_set)])
+        weights.append(blend_weights(predictions, np.concatenate([values[:, held_out].ravel() for held_out in held])))
+    return weights
+
+
+def validated_blends(images: Sequence[BlendImage], holdouts: int, *,
+                     validations: Sequence[BlendImage | None] | None = None, threads: int = 1
+                     ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`validated_blend` of several images, the fills of all of them run at once (:func:`run_fills`:
+    one batched solve for the held-out sets, one for the holes, on a torch device)."""
+    if any(not propagators for propagators, _, _ in images):
+        raise ValueError("validated_blend needs at least one propagator")
+    validations = validations or [None] * len(images)
+    with ThreadPoolExecutor(max(1, int(threads))) as pool:
+        fitted_on = [validation or image for image, validation in zip(images, validations)]
+        weights = fit_blend_weights(fitted_on, holdouts, pool)
+        fills = iter(run_fills([(propagate, values, known, ~known)
+                                for (propagators, values, known), image_weights in zip(images, weights)
+                                for weight, propagate in zip(image_weights, propagators) if weight > 0], pool))
+    blends = []
+    for (_, values, known), image_weights in zip(images, weights):
+        blended = sum(weight * next(fills) for weight in image_weights[image_weights > 0])
+        blends.append((np.where(known, values, blended), image_weights))
+    return blends
 
 
 def validated_blend(
     propagators: Sequence[Propagate], values: np.ndarray, known: np.ndarray, holdouts: int, *,
-    validation: tuple[Sequence[Propagate], np.ndarray, np.ndarray] | None = None, threads: int = 1,
+    validation: BlendImage | None = None, threads: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Blend of the propagators' fills of ``values`` (C, H, W) from ``known`` (H, W), weighted on held-out sets.
 
@@ -122,10 +167,4 @@ def validated_blend(
     ``threads``: how many fills run at once (SciPy's sparse factorization releases the GIL).
     Returns the blended (C, H, W) values (``values`` at the known pixels) and the weights (N,).
     """
-    if not propagators:
-        raise ValueError("validated_blend needs at least one propagator")
-    with ThreadPoolExecutor(max(1, int(threads))) as pool:
-        weights = fit_blend_weights(*(validation or (propagators, values, known)), holdouts, pool)
-        fills = [pool.submit(propagate, values, known, ~known) for weight, propagate in zip(weights, propagators) if weight > 0]
-        blended = sum(weight * fill.result() for weight, fill in zip(weights[weights > 0], fills))
-    return np.where(known, values, blended), weights
+    return validated_blends([(propagators, values, known)], holdouts, validations=[validation], threads=threads)[0]

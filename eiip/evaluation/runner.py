@@ -150,7 +150,9 @@ def complete_batch(setup: EvalSetup, images: torch.Tensor, holes: torch.Tensor) 
     known = holes < 0.5
     if setup.colorizer is None:
         return rgb_to_mono(completed), composite(completed, images, known)
-    colorized = colorize_within_memory(setup.colorizer, completed, images * known, known)
+    # on the eval device: on cuda, levin / local-linear / validated-blend solve there (eiip.colorize.torch_solve)
+    on_device = (t.to(setup.device) for t in (completed, images * known, known))
+    colorized = colorize_within_memory(setup.colorizer, *on_device)
     return completed, composite(colorized.cpu(), images, known)
 
 
