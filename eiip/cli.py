@@ -1,4 +1,8 @@
-"""The `eiip` command; each group of subcommands lives in `eiip.commands`."""
+"""The `eiip` command; each group of subcommands lives in `eiip.commands`.
+
+Building the parser imports no torch: `eiip --help` and argument errors are instant, and a
+subcommand imports what it needs when it runs.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import warnings
 from collections.abc import Sequence
 
 from eiip.commands import colorize, inpaint, masks, shard, study
-from eiip.io import InputError
+from eiip.errors import InputError, one_line_warning
 
 COMMAND_MODULES = (colorize, inpaint, masks, shard, study)
 
@@ -21,14 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
-    print(f"warning: {message}", file=sys.stderr)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: bad input prints one 'error: ...' line and exits with status 2."""
     args = build_parser().parse_args(argv)
-    warnings.showwarning = _one_line_warning
+    warnings.showwarning = one_line_warning
     try:
         return args.run(args)
     except (InputError, ValueError) as error:

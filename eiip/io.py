@@ -38,6 +38,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from eiip.color import rgb_to_mono
+from eiip.errors import InputError
 
 __all__ = [
     "InputError",
@@ -59,10 +60,6 @@ __all__ = [
 
 MASK_THRESHOLD = 127
 """A mask pixel is a hole when its value, on the 0..255 scale, is greater than this."""
-
-
-class InputError(Exception):
-    """A bad input file; the message is one human-readable line that names the file."""
 
 
 class NonBinaryMaskWarning(UserWarning):

@@ -20,9 +20,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
+from eiip.choices import MASK_KINDS as KINDS
 from eiip.io import write_mask
 
-KINDS: tuple[str, ...] = ("freeform", "rect", "mixed")
 RECT_AREA_RANGE: tuple[float, float] = (0.1, 0.5)
 """Range of the box's area ratio (drawn uniformly) for a "rect" mask without a target ratio."""
 MAX_ATTEMPTS = 1000

@@ -21,7 +21,7 @@ import math
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -29,10 +29,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from eiip.backbones.hifill import HiFill
+from eiip.choices import CLASSICAL_METHODS
 from eiip.color import composite, rgb_to_mono
 from eiip.colorize import Colorizer
-from eiip.external import ExternalInpainter
-from eiip.io import InputError
+from eiip.errors import InputError
+
+if TYPE_CHECKING:
+    from eiip.external import ExternalInpainter  # imports lightning: only checkpoint stages need it
 
 __all__ = [
     "CLASSICAL_METHODS",
@@ -45,9 +48,6 @@ __all__ = [
     "build_external_stage",
     "two_stage",
 ]
-
-CLASSICAL_METHODS: tuple[str, ...] = ("telea", "ns")
-"""OpenCV inpainting methods of :class:`ClassicalStage`."""
 
 STAGE_BACKBONES: tuple[str, ...] = (*CLASSICAL_METHODS, "truth")
 """Names :func:`build_external_stage` accepts as ``backbone``."""
@@ -99,6 +99,8 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
 
 def _generator_module(checkpoint: dict[str, Any], path: Path) -> ExternalInpainter:
     """An ExternalInpainter with the checkpoint's generator only (no discriminators), in eval mode."""
+    from eiip.external import ExternalInpainter
+
     hparams = checkpoint["hyper_parameters"]
     prefix = "generator."
     state = {key[len(prefix):]: value for key, value in checkpoint["state_dict"].items() if key.startswith(prefix)}

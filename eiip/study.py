@@ -25,7 +25,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from eiip.io import InputError
+from eiip.errors import InputError
 
 RESULTS_NAME = "results.csv"
 PAIRS_NAME = "pairs.csv"

@@ -1,4 +1,4 @@
-"""The `eiip` command: colorize and demo end to end, and one clear line for every bad input."""
+"""The `eiip` command: colorize and demo end to end, one clear line for every bad input, parsers without torch."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ import pytest
 import torch
 from PIL import Image
 
+from eiip.choices import COLORIZER_NAMES
 from eiip.cli import main
 from eiip.commands.colorize import parse_hint
 from eiip.color import rgb_to_mono
 from eiip.io import read_image, write_image, write_mask
 from eiip.metrics import hole_psnr
 
-SHARED_DEMO = Path(__file__).resolve().parents[2] / "shared" / "demo"
+REPOSITORY = Path(__file__).resolve().parents[1]
+SHARED_DEMO = REPOSITORY.parent / "shared" / "demo"
 FAST_INTERNAL = ["--colorizer", "internal", "--levels", "2", "--steps", "10", "--quiet"]
 
 
@@ -206,3 +208,38 @@ def test_colorize_the_authors_demo_with_their_completed_monochrome(
     hole = np.asarray(Image.open(SHARED_DEMO / "mask2.png")) > 127
     # the colorized hole follows the authors' completed monochrome
     assert (rgb_to_mono(result)[0][hole] - gray[0][hole]).abs().mean() < 0.03
+
+
+_NO_TORCH_SCRIPT = """
+import contextlib, io, sys
+from eiip.cli import build_parser, main
+build_parser()
+assert "torch" not in sys.modules
+for argv, expected in ({cases}):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            code = main(argv)
+        except SystemExit as exit:
+            code = exit.code
+    assert code == expected, (argv, code)
+    assert "torch" not in sys.modules and "lightning" not in sys.modules, argv
+"""
+
+
+def test_help_and_argument_errors_import_no_torch() -> None:
+    """`eiip --help`, a subcommand's help and argument errors are instant: the parsers need no torch."""
+    cases = [(["--help"], 0), (["colorize", "--help"], 0), (["inpaint", "--help"], 0), (["study", "tally", "--help"], 0),
+             (["colorize", "--colorizer", "nope"], 2), (["masks", "--n", "0"], 2), (["colorize", "--hint", "1,2"], 2),
+             (["colorize", "--image", "a.png", "--input-dir", "d"], 2), (["recolor", "--image", "a.png"], 2)]
+    script = _NO_TORCH_SCRIPT.format(cases=repr(cases))
+    process = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                             cwd=REPOSITORY)
+    assert process.returncode == 0, process.stderr
+
+
+def test_the_builtin_colorizer_names_are_the_registered_ones() -> None:
+    """The parser's choices (`eiip.choices`, no torch) are the colorizers that `eiip.colorize` registers."""
+    from eiip.colorize import COLORIZERS
+
+    builtin = sorted(name for name, factory in COLORIZERS.items() if factory.__module__.startswith("eiip."))
+    assert list(COLORIZER_NAMES) == builtin

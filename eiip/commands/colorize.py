@@ -1,21 +1,24 @@
-"""`eiip colorize` (the internal stage, or any guided colorizer, on one image) and `eiip demo`."""
+"""`eiip colorize` (the internal stage, or any guided colorizer, on one image or a folder) and `eiip demo`.
+
+The parsers need no torch; the run functions import what they use.
+"""
 
 from __future__ import annotations
 
 import argparse
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
+from eiip.choices import COLORIZER_NAMES, FAST_ENSEMBLE, FAST_FIT_PIXELS, INTERNAL_COLORIZERS, INTERNAL_PRESETS
+from eiip.commands.folder import Job, add_io_options, folder_mode, run_folder, single_job
+from eiip.errors import InputError
 
-from eiip.color import composite, rgb_to_mono
-from eiip.colorize import INTERNAL_COLORIZERS, colorizer_names, get_colorizer
-from eiip.colorize.internal import ColorHint
-from eiip.colorize.internal.config import FAST_ENSEMBLE, FAST_FIT_PIXELS, PRESETS
-from eiip.io import InputError, atomic_save, load_colorize_inputs, write_image, write_mask
-from eiip.metrics import hole_psnr, psnr
-from eiip.visualize import side_by_side
+if TYPE_CHECKING:
+    import torch
+
+    from eiip.colorize.internal import ColorHint
+    from eiip.io import ColorizeInputs
 
 _HINT_PATTERN = re.compile(r"^\s*(\d+)\s*,\s*(\d+)\s*,\s*#?([0-9a-fA-F]{6})\s*$")
 
@@ -25,6 +28,8 @@ def parse_hint(text: str) -> ColorHint:
     match = _HINT_PATTERN.match(text)
     if not match:
         raise argparse.ArgumentTypeError(f"invalid hint {text!r}; expected x,y,#rrggbb (e.g. 120,64,#3a7bd5)")
+    from eiip.colorize.internal import ColorHint
+
     x, y, color = match.groups()
     rgb = tuple(int(color[i : i + 2], 16) / 255.0 for i in (0, 2, 4))
     return ColorHint(int(x), int(y), rgb)  # type: ignore[arg-type]
@@ -34,6 +39,15 @@ _INTERNAL_ONLY = ("hint", "preset", "levels", "steps", "loss", "ensemble", "fit_
 """Command-line options read by the internal colorizers only."""
 
 
+def resolve_device(device: str | None) -> str:
+    """The --device given, or cuda if available, else cpu."""
+    if device is not None:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def colorize_image(
     mono: torch.Tensor,
     rgb: torch.Tensor,
@@ -41,6 +55,8 @@ def colorize_image(
     args: argparse.Namespace,
 ) -> torch.Tensor:
     """Run the chosen colorizer; returns the colorization of the whole image (3, H, W)."""
+    from eiip.colorize import get_colorizer
+
     if args.colorizer not in INTERNAL_COLORIZERS:
         given = [f"--{name.replace('_', '-')}" for name in _INTERNAL_ONLY if getattr(args, name) not in (None, [])]
         if given:
@@ -51,19 +67,20 @@ def colorize_image(
     settings.update({name: getattr(args, name) for name in ("loss", "ensemble") if getattr(args, name) is not None})
     if args.fit_pixels is not None:
         settings["fit_pixels"] = args.fit_pixels or None  # 0: fit up to full resolution
-    colorizer = get_colorizer(args.colorizer, seed=args.seed, device=args.device, progress=not args.quiet, **settings)
+    colorizer = get_colorizer(args.colorizer, seed=args.seed, device=resolve_device(args.device),
+                              progress=not args.quiet, **settings)
     return colorizer(mono, rgb, known, hints=args.hint).cpu()
 
 
 def add_colorizer_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("colorizer")
-    group.add_argument("--colorizer", default="validated-blend", choices=colorizer_names(),
+    group.add_argument("--colorizer", default="validated-blend", choices=COLORIZER_NAMES,
                        help="default: validated-blend (levin and local-linear weighted per image on held-out known "
                             "pixels); internal: the paper's internal stage (see the README)")
     group.add_argument("--seed", type=int, default=0, help="seed of the internal colorizer (default 0)")
     group.add_argument("--hint", type=parse_hint, action="append", default=[], metavar="X,Y,#RRGGBB",
                        help="a user color hint at pixel (x, y); repeatable (internal colorizers only)")
-    group.add_argument("--preset", choices=PRESETS, default=None,
+    group.add_argument("--preset", choices=INTERNAL_PRESETS, default=None,
                        help="internal settings: fast (default), reference (the official release), paper, base")
     group.add_argument("--levels", type=int, default=None, help="pyramid levels, 1-5 (internal; default 3)")
     group.add_argument("--steps", type=int, default=None, help="Adam steps per level (default: the preset's)")
@@ -75,17 +92,34 @@ def add_colorizer_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--fit-pixels", type=int, default=None, metavar="N",
                        help="fit the pyramid only up to its finest level of at most N pixels and upsample the "
                             f"chroma (internal; 0 = full resolution; default: the preset's, {FAST_FIT_PIXELS} for fast)")
-    group.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                       help="torch device for the internal colorizer (default: cuda if available)")
+    group.add_argument("--device", default=None,
+                       help="torch device for the internal colorizer (default: cuda if available, else cpu)")
     group.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _run_colorize(args: argparse.Namespace) -> int:
-    inputs = load_colorize_inputs(args.image, args.mask, args.gray)
+def _colorize_job(args: argparse.Namespace, job: Job) -> tuple[ColorizeInputs, torch.Tensor]:
+    """Colorize the hole of one image and write the composite; returns the inputs and the result."""
+    from eiip.color import composite
+    from eiip.io import load_colorize_inputs, write_image
+
+    inputs = load_colorize_inputs(job.image, job.mask, job.gray)
     colorized = colorize_image(inputs.mono, inputs.rgb, inputs.known, args)
     result = composite(colorized, inputs.rgb, inputs.known)
-    write_image(args.out, result)
+    write_image(job.out, result)
+    return inputs, result
+
+
+def _run_colorize(args: argparse.Namespace) -> int:
+    if folder_mode(args):
+        return run_folder(args, _colorize_job)
+    inputs, result = _colorize_job(args, single_job(args))
     if args.compare:
+        import torch
+
+        from eiip.color import composite
+        from eiip.io import atomic_save
+        from eiip.visualize import side_by_side
+
         masked = composite(torch.ones_like(inputs.rgb), inputs.rgb, inputs.known)
         panels = [("input", masked), ("monochrome", inputs.mono), (args.colorizer, result)]
         atomic_save(side_by_side(panels), args.compare)
@@ -94,8 +128,15 @@ def _run_colorize(args: argparse.Namespace) -> int:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from eiip.color import composite, rgb_to_mono
     from eiip.data.samples import load_sample_photo
+    from eiip.io import atomic_save, write_image, write_mask
     from eiip.masks import generate_mask
+    from eiip.metrics import hole_psnr, psnr
+    from eiip.visualize import side_by_side
 
     photo = load_sample_photo(args.photo, args.size)
     hole = torch.from_numpy(generate_mask("freeform", args.size, args.size, np.random.default_rng(args.seed),
@@ -120,12 +161,11 @@ def _run_demo(args: argparse.Namespace) -> int:
 def add_parsers(commands: argparse._SubParsersAction) -> None:
     """Register `colorize` and `demo`."""
     colorize = commands.add_parser("colorize", help="restore the colors of a hole from the image's known pixels")
-    colorize.add_argument("--image", required=True, help="image with a hole (any mode; hole pixels are ignored)")
-    colorize.add_argument("--mask", required=True, help="hole mask: white (255) = hole, black = known")
-    colorize.add_argument("--gray", default=None,
-                          help="completed monochrome (default: the monochrome of --image itself)")
-    colorize.add_argument("--out", required=True, help="output image (known pixels kept, hole colorized)")
-    colorize.add_argument("--compare", default=None, help="also write a side-by-side PNG here")
+    single = add_io_options(colorize, image="image with a hole (any mode; hole pixels are ignored)",
+                            mask="hole mask: white (255) = hole, black = known",
+                            out="output image (known pixels kept, hole colorized)", gray_dir=True)
+    single.add_argument("--gray", default=None, help="completed monochrome (default: the monochrome of --image itself)")
+    single.add_argument("--compare", default=None, help="also write a side-by-side PNG here")
     add_colorizer_options(colorize)
     colorize.set_defaults(run=_run_colorize)
 

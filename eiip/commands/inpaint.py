@@ -1,17 +1,23 @@
-"""`eiip inpaint` (both stages on one image) and `eiip recolor` (re-colorize another method's result)."""
+"""`eiip inpaint` (both stages on one image or a folder) and `eiip recolor` (re-colorize another method's result).
+
+The parsers need no torch; the run functions import what they use.
+"""
 
 from __future__ import annotations
 
 import argparse
+import functools
+from typing import TYPE_CHECKING
 
-import torch
+from eiip.choices import CLASSICAL_METHODS
+from eiip.commands.colorize import add_colorizer_options, colorize_image, resolve_device
+from eiip.commands.folder import Job, add_io_options, folder_mode, run_folder, single_job
 
-from eiip.color import composite
-from eiip.colorize import Colorizer
-from eiip.commands.colorize import add_colorizer_options, colorize_image
-from eiip.io import atomic_save, read_image, read_mask, validate_colorize_inputs, write_image
-from eiip.pipeline import CLASSICAL_METHODS, TruthStage, build_external_stage, two_stage
-from eiip.visualize import side_by_side
+if TYPE_CHECKING:
+    import torch
+
+    from eiip.colorize import Colorizer
+    from eiip.pipeline import ExternalStage, TwoStageResult
 
 
 def _colorizer(args: argparse.Namespace) -> Colorizer:
@@ -19,11 +25,29 @@ def _colorizer(args: argparse.Namespace) -> Colorizer:
     return lambda mono, rgb, known: colorize_image(mono, rgb, known, args)
 
 
-def _read_inputs(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
-    """(image (3, H, W), hole (1, H, W) bool), validated (sizes, a hole and known pixels)."""
-    image, hole = read_image(args.image), read_mask(args.mask)
-    validate_colorize_inputs(image, hole, image_name=str(args.image), mask_name=str(args.mask))
-    return image, hole
+@functools.lru_cache(maxsize=1)
+def _external_stage(backbone: str | None, ckpt: str | None, device: str) -> ExternalStage:
+    """The external stage, built once per process (a checkpoint is read once for a whole folder)."""
+    from eiip.pipeline import build_external_stage
+
+    return build_external_stage(backbone=backbone, ckpt=ckpt, device=device)
+
+
+def _stage(args: argparse.Namespace) -> ExternalStage:
+    return _external_stage(args.backbone, args.ckpt, resolve_device(args.device))
+
+
+def _two_stage_job(args: argparse.Namespace, job: Job) -> tuple[torch.Tensor, torch.Tensor, TwoStageResult]:
+    """Both stages on one image (validated: sizes, a hole and known pixels), the result written;
+    returns the image (3, H, W), its hole (1, H, W) bool and the result."""
+    from eiip.io import read_image, read_mask, validate_colorize_inputs, write_image
+    from eiip.pipeline import two_stage
+
+    image, hole = read_image(job.image), read_mask(job.mask)
+    validate_colorize_inputs(image, hole, image_name=str(job.image), mask_name=str(job.mask))
+    result = two_stage(image, hole, _stage(args), _colorizer(args))
+    write_image(job.out, result.final)
+    return image, hole, result
 
 
 def _report(args: argparse.Namespace, label: str, hole: torch.Tensor, extra: list[str]) -> None:
@@ -31,21 +55,36 @@ def _report(args: argparse.Namespace, label: str, hole: torch.Tensor, extra: lis
     print(f"wrote {written} ({label}, hole {float(hole.float().mean()):.1%})")
 
 
+def _compare(args: argparse.Namespace, panels: list[tuple[str, torch.Tensor]]) -> str:
+    """Write the side-by-side panels to --compare; returns its path."""
+    from eiip.io import atomic_save
+    from eiip.visualize import side_by_side
+
+    atomic_save(side_by_side(panels), args.compare)
+    return str(args.compare)
+
+
 def _run_inpaint(args: argparse.Namespace) -> int:
     if (args.ckpt is None) == (args.backbone is None):
         raise ValueError("give exactly one external stage: --ckpt CKPT or --backbone telea|ns")
-    stage = build_external_stage(backbone=args.backbone, ckpt=args.ckpt, device=args.device)
-    image, hole = _read_inputs(args)
-    result = two_stage(image, hole, stage, _colorizer(args))
-    write_image(args.out, result.final)
+    folder = folder_mode(args)
+    _external_stage.cache_clear()  # a checkpoint file may have changed since an earlier call in this process
+    stage = _stage(args)  # a bad checkpoint fails here, before any image
+    if folder:
+        return run_folder(args, _two_stage_job)
+    image, hole, result = _two_stage_job(args, single_job(args))
     extra = []
     if args.mono_out:
+        from eiip.io import write_image
+
         extra.append(str(write_image(args.mono_out, result.mono)))
     if args.compare:
+        import torch
+
+        from eiip.color import composite
+
         masked = composite(torch.ones_like(image), image, ~hole)
-        atomic_save(side_by_side([("input", masked), ("monochrome", result.mono), ("result", result.final)]),
-                    args.compare)
-        extra.append(str(args.compare))
+        extra.append(_compare(args, [("input", masked), ("monochrome", result.mono), ("result", result.final)]))
     source = args.backbone or f"checkpoint {args.ckpt}"
     label = f"{source}, rgb output, no colorizer" if stage.output == "rgb" else f"{source} + {args.colorizer}"
     _report(args, label, hole, extra)
@@ -53,14 +92,13 @@ def _run_inpaint(args: argparse.Namespace) -> int:
 
 
 def _run_recolor(args: argparse.Namespace) -> int:
-    image, hole = _read_inputs(args)
-    result = two_stage(image, hole, TruthStage(), _colorizer(args))
-    write_image(args.out, result.final)
+    if folder_mode(args):
+        return run_folder(args, _two_stage_job)
+    image, hole, result = _two_stage_job(args, single_job(args))
     extra = []
     if args.compare:
         panels = [("inpainted", image), ("monochrome", result.mono), (f"recolored ({args.colorizer})", result.final)]
-        atomic_save(side_by_side(panels), args.compare)
-        extra.append(str(args.compare))
+        extra.append(_compare(args, panels))
     _report(args, f"recolored with {args.colorizer}", hole, extra)
     return 0
 
@@ -69,18 +107,17 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     """Register `inpaint` and `recolor`."""
     inpaint = commands.add_parser(
         "inpaint", help="complete a hole: external stage (monochrome) then guided colorizer",
-        description="Both stages on one image: a checkpoint (--ckpt) or a learning-free OpenCV method "
-                    "(--backbone) completes the hole's monochrome, the colorizer restores its colors from "
+        description="Both stages on one image or a folder: a checkpoint (--ckpt) or a learning-free OpenCV "
+                    "method (--backbone) completes the hole's monochrome, the colorizer restores its colors from "
                     "the known pixels. An rgb-bottleneck checkpoint completes RGB directly (no colorizer). "
                     "--device also places the checkpoint.")
-    inpaint.add_argument("--image", required=True, help="image with a hole (hole pixels are ignored)")
-    inpaint.add_argument("--mask", required=True, help="hole mask: white (255) = hole, black = known")
+    single = add_io_options(inpaint, image="image with a hole (hole pixels are ignored)",
+                            mask="hole mask: white (255) = hole, black = known", out="output image (known pixels kept)")
+    single.add_argument("--mono-out", default=None, help="also write the completed monochrome here")
+    single.add_argument("--compare", default=None, help="also write a side-by-side PNG here")
     inpaint.add_argument("--ckpt", default=None, help="external-stage checkpoint (train.py's ExternalInpainter)")
     inpaint.add_argument("--backbone", default=None, choices=CLASSICAL_METHODS,
                          help="learning-free external stage instead of --ckpt: OpenCV telea or ns")
-    inpaint.add_argument("--out", required=True, help="output image (known pixels kept)")
-    inpaint.add_argument("--mono-out", default=None, help="also write the completed monochrome here")
-    inpaint.add_argument("--compare", default=None, help="also write a side-by-side PNG here")
     add_colorizer_options(inpaint)
     inpaint.set_defaults(run=_run_inpaint)
 
@@ -88,9 +125,9 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "recolor", help="re-colorize another method's RGB inpainting result (paper Fig. 3)",
         description="Keeps the monochrome of the inpainted image (its hole content as structure) and "
                     "restores the hole's colors from the known pixels outside the mask.")
-    recolor.add_argument("--image", required=True, help="another method's inpainted RGB result")
-    recolor.add_argument("--mask", required=True, help="the hole it filled: white (255) = hole, black = known")
-    recolor.add_argument("--out", required=True, help="output image (known pixels kept)")
-    recolor.add_argument("--compare", default=None, help="also write a side-by-side PNG here")
+    single = add_io_options(recolor, image="another method's inpainted RGB result",
+                            mask="the hole it filled: white (255) = hole, black = known",
+                            out="output image (known pixels kept)")
+    single.add_argument("--compare", default=None, help="also write a side-by-side PNG here")
     add_colorizer_options(recolor)
-    recolor.set_defaults(run=_run_recolor)
+    recolor.set_defaults(run=_run_recolor, backbone="truth", ckpt=None)  # the image's own monochrome

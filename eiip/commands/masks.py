@@ -6,10 +6,8 @@ import argparse
 import re
 from pathlib import Path
 
-import numpy as np
-
-from eiip.io import InputError
-from eiip.masks import KINDS, generate_masks, hole_ratio, save_mask_set
+from eiip.choices import MASK_KINDS
+from eiip.errors import InputError
 
 _SIZE_PATTERN = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
@@ -54,6 +52,10 @@ def _describe_ratio(ratio: tuple[float, float] | None) -> str:
 
 
 def _run_masks(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from eiip.masks import generate_masks, hole_ratio, save_mask_set
+
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"output path exists and is not a folder: {out}")
@@ -72,7 +74,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     masks.add_argument("--out", required=True, help="output folder for 00000.png, 00001.png, ... and index.json")
     masks.add_argument("--n", type=parse_count, required=True, help="number of masks (>= 1)")
     masks.add_argument("--size", type=parse_size, required=True, metavar="HxW", help="mask size, e.g. 256x256")
-    masks.add_argument("--kind", choices=KINDS, default="freeform", help="default: freeform")
+    masks.add_argument("--kind", choices=MASK_KINDS, default="freeform", help="default: freeform")
     masks.add_argument("--ratio", type=parse_ratio, default=None, metavar="LO-HI",
                        help="hole-ratio range, as fractions (0.2-0.4) or percents (20-40%%); default: unconstrained")
     masks.add_argument("--seed", type=int, default=0, help="seed of the set (default 0); mask i does not depend on --n")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from eiip.io import InputError
+from eiip.errors import InputError
 
 
 def _parse_split(text: str) -> tuple[float, float, float]:

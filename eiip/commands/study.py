@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from eiip.commands.masks import parse_count
-from eiip.study import Tally, export_study, log_tally_to_wandb, tally_study
-from eiip.wandb_mode import wandb_offline
+
+if TYPE_CHECKING:
+    from eiip.study import Tally
 
 _SHOWN_KEYS = 5
 
@@ -19,6 +21,8 @@ def _report_skipped(keys: list[str], run: str) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> int:
+    from eiip.study import export_study
+
     export = export_study(args.a, args.b, args.out, name_a=args.name_a, name_b=args.name_b, n=args.n,
                           seed=args.seed, url_prefix=args.url_prefix, force=args.force)
     _report_skipped(export.only_a, args.a)
@@ -41,6 +45,9 @@ def _print_tally(result: Tally) -> None:
 
 
 def _run_tally(args: argparse.Namespace) -> int:
+    from eiip.study import log_tally_to_wandb, tally_study
+    from eiip.wandb_mode import wandb_offline
+
     result = tally_study(args.results, args.study)
     _print_tally(result)
     if not args.no_wandb:

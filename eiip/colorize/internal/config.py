@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from eiip.choices import FAST_ENSEMBLE, FAST_FIT_PIXELS
+from eiip.choices import INTERNAL_PRESETS as PRESETS
 from eiip.colorize.internal.pyramid import Downsample
 
 # Official release: learning rate per level for a pyramid of 1..5 levels (401 Adam steps per level;
@@ -80,10 +82,7 @@ class InternalConfig:
         return cls.paper(levels=1, **overrides)
 
 
-PRESETS: tuple[str, ...] = ("fast", "reference", "paper", "base")
 FAST_STEPS = 400  # per level
-FAST_FIT_PIXELS = 64 * 80  # a 512x640 image is fitted at 64x80, a 256x256 one at 64x64
-FAST_ENSEMBLE = 8
 
 
 def fast_settings(config: InternalConfig) -> InternalConfig:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from eiip.choices import INTERNAL_COLORIZERS
 from eiip.colorize.internal.colorizer import InternalColorizer
 from eiip.colorize.internal.config import internal_preset
 from eiip.colorize.registry import Colorizer, ColorizerFactory, register_colorizer
@@ -22,6 +23,5 @@ def _internal_factory(default_preset: str) -> ColorizerFactory:
     return factory
 
 
-INTERNAL_COLORIZERS = ("internal", "internal-base")
 register_colorizer("internal")(_internal_factory("fast"))
 register_colorizer("internal-base")(_internal_factory("base"))

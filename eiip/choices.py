@@ -1,0 +1,28 @@
+"""Names and defaults that the command line offers, importable without torch.
+
+`eiip --help` and argument errors build their parsers from these alone. The library takes its
+constants from here too; the colorizers are registered in `eiip.colorize`, and a test checks that
+the built-in ones are exactly :data:`COLORIZER_NAMES`.
+"""
+
+COLORIZER_NAMES: tuple[str, ...] = ("dt", "internal", "internal-base", "levin", "local-linear", "mean",
+                                    "validated-blend")
+"""The built-in colorizers of `eiip.colorize`, sorted."""
+
+INTERNAL_COLORIZERS: tuple[str, ...] = ("internal", "internal-base")
+"""The colorizers built on the paper's network (`eiip.colorize.internal`)."""
+
+INTERNAL_PRESETS: tuple[str, ...] = ("fast", "reference", "paper", "base")
+"""Presets of the internal colorizers (`eiip.colorize.internal.config.internal_preset`)."""
+
+FAST_FIT_PIXELS = 64 * 80
+"""The fast preset fits the pyramid up to this many pixels: a 512x640 image at 64x80, a 256x256 one at 64x64."""
+
+FAST_ENSEMBLE = 8
+"""Pyramids fitted per image by the fast preset."""
+
+CLASSICAL_METHODS: tuple[str, ...] = ("telea", "ns")
+"""OpenCV inpainting methods of `eiip.pipeline.ClassicalStage`."""
+
+MASK_KINDS: tuple[str, ...] = ("freeform", "rect", "mixed")
+"""Kinds of generated hole masks (`eiip.masks`)."""
