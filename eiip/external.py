@@ -4,14 +4,23 @@ The backbone completes the masked image; with `bottleneck="mono"` it sees RGB âŠ
 predicts only the monochrome (the paper's method), with `bottleneck="rgb"` it is the original
 RGB model (the baseline). The objective is a dict of named loss terms (`eiip.loss_terms`) with
 weights; `stages` switch the active terms after a number of steps (e.g. GMCNN's reconstruction-only
-pretraining, then all losses). Optimization is manual: one discriminator step for every view an
-active adversarial term needs, then one generator step. `trainer.max_steps` counts generator
+pretraining, then all losses), and may pass keyword options to the generator's forward (`forward`,
+e.g. EdgeConnect's `edge_source`). Optimization is manual: one discriminator step for every view an
+active adversarial term needs, then one generator step; parameters that got no gradient (a part of
+the generator idle or detached in the stage) are not updated. `trainer.max_steps` counts generator
 steps (batches): the discriminators' optimizer is owned by this module and saved in checkpoints.
+
+Optional generator hooks: `training_inputs(target)` gives extra forward inputs computed from the
+unmasked target (EdgeConnect: the full image's Canny edges); `adversarial_views(outputs, target,
+hole, views)` gives the (fake, real) discriminator inputs of the views it knows, replacing the
+default "output" view (the completed image vs the target); `validate_stage(forward, views)`
+rejects a stage's forward options at construction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +40,20 @@ from eiip.visualize import sample_grid
 def completed_prediction(prediction: Tensor, target: Tensor, hole: Tensor) -> Tensor:
     """Known pixels from the target, the prediction in the hole."""
     return prediction * hole + target * (1.0 - hole)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A training phase: its length in steps (None: until the end), loss weights, generator forward options."""
+
+    steps: int | None
+    losses: dict[str, float]
+    forward: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def terms(self) -> dict[str, float]:
+        """The loss terms with a nonzero weight."""
+        return {name: weight for name, weight in self.losses.items() if weight}
 
 
 class ExternalInpainter(L.LightningModule):
@@ -63,17 +86,25 @@ class ExternalInpainter(L.LightningModule):
         self._d_optimizer: torch.optim.Optimizer | None = None
         self._d_optimizer_state: dict | None = None
 
-    def _validate_stages(
-        self, losses_: dict[str, float], stages: Sequence[Mapping[str, Any]] | None
-    ) -> list[tuple[int | None, dict[str, float]]]:
-        schedule = [(s.get("steps"), dict(s["losses"])) for s in stages] if stages else [(None, losses_)]
-        for index, (steps, terms) in enumerate(schedule):
-            if steps is None and index != len(schedule) - 1:
+    def _validate_stages(self, losses_: dict[str, float], stages: Sequence[Mapping[str, Any]] | None) -> list[Stage]:
+        schedule = ([Stage(s.get("steps"), dict(s["losses"]), dict(s.get("forward") or {})) for s in stages]
+                    if stages else [Stage(None, losses_)])
+        for index, stage in enumerate(schedule):
+            if stage.steps is None and index != len(schedule) - 1:
                 raise ValueError("only the last stage may run without a step count")
-            missing = views_of(terms) - set(self.views)
+            views = views_of(stage.losses)
+            missing = views - set(self.views)
             if missing:
                 raise ValueError(f"loss terms need discriminator view(s) {sorted(missing)} that are not configured")
+            self._validate_forward_options(stage.forward, views)
         return schedule
+
+    def _validate_forward_options(self, forward: dict[str, Any], views: set[str]) -> None:
+        validate = getattr(self.generator, "validate_stage", None)
+        if validate is not None:
+            validate(forward, views)
+        elif forward:
+            raise ValueError(f"this backbone takes no stage forward options, got {sorted(forward)}")
 
     # ---------------------------------------------------------------- inputs and predictions
     def prepare(self, image: Tensor, hole: Tensor) -> tuple[Tensor, Tensor]:
@@ -89,22 +120,26 @@ class ExternalInpainter(L.LightningModule):
         x, target = self.prepare(image, hole)
         return completed_prediction(self.generator(x, hole)["output"], target, hole)
 
-    def active_losses(self, step: int) -> dict[str, float]:
-        """The loss terms (with weights) of the stage that `step` falls into."""
+    def active_stage(self, step: int) -> Stage:
+        """The stage that `step` falls into."""
         start = 0
-        for steps, terms in self.stages:
-            if steps is None or step < start + steps:
-                return {name: weight for name, weight in terms.items() if weight}
-            start += steps
-        return {name: weight for name, weight in self.stages[-1][1].items() if weight}
+        for stage in self.stages:
+            if stage.steps is None or step < start + stage.steps:
+                return stage
+            start += stage.steps
+        return self.stages[-1]
 
-    def _view_pairs(self, outputs: dict[str, Tensor], completed: Tensor, target: Tensor,
+    def _training_inputs(self, target: Tensor) -> dict[str, Tensor]:
+        hook = getattr(self.generator, "training_inputs", None)
+        return {} if hook is None else hook(target)
+
+    def _view_pairs(self, views: set[str], outputs: dict[str, Tensor], completed: Tensor, target: Tensor,
                     hole: Tensor) -> dict[str, tuple[Tensor, Tensor]]:
         pairs = {"output": (completed, target)}
         extra = getattr(self.generator, "adversarial_views", None)
         if extra is not None:
-            pairs.update(extra(outputs, target, hole))
-        return pairs
+            pairs.update(extra(outputs, target, hole, views))
+        return {view: pairs[view] for view in views}
 
     # ---------------------------------------------------------------- optimization
     def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -125,8 +160,8 @@ class ExternalInpainter(L.LightningModule):
         precision = str(self.trainer.precision)
         if precision.startswith("16"):
             raise ValueError("precision 16-mixed is not supported (loss scaling); use 32-true or bf16-mixed")
-        for _, terms in self.stages:  # fail now, not at a later stage, if ImageNet weights are missing
-            require_pretrained_terms(name for name, weight in terms.items() if weight)
+        for stage in self.stages:  # fail now, not at a later stage, if ImageNet weights are missing
+            require_pretrained_terms(stage.terms)
 
     def _discriminator_step(self, views: set[str], pairs: dict[str, tuple[Tensor, Tensor]], hole: Tensor) -> Tensor:
         total = torch.zeros((), device=hole.device)
@@ -150,11 +185,12 @@ class ExternalInpainter(L.LightningModule):
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         image, hole = batch["image"], batch["hole"]
         x, target = self.prepare(image, hole)
-        terms = self.active_losses(self.global_step)
+        stage = self.active_stage(self.global_step)
+        terms = stage.terms
         views = views_of(terms)
-        outputs = self.generator(x, hole)
+        outputs = self.generator(x, hole, **self._training_inputs(target), **stage.forward)
         completed = completed_prediction(outputs["output"], target, hole)
-        pairs = self._view_pairs(outputs, completed, target, hole)
+        pairs = self._view_pairs(views, outputs, completed, target, hole)
         logs: dict[str, Tensor] = {}
         if views:
             logs["train/d_loss"] = self._discriminator_step(views, pairs, hole)

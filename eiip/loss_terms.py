@@ -74,6 +74,7 @@ def require_pretrained_terms(names: Iterable[str]) -> None:
 def _reconstruction_terms() -> dict[str, Callable[[TermContext], Tensor]]:
     return {
         "l1": lambda c: losses.l1_loss(c.outputs["output"], c.target),
+        "l1_over_hole_ratio": lambda c: losses.l1_over_hole_ratio(c.outputs["output"], c.target, c.hole),
         "coarse_l1": lambda c: losses.l1_loss(_resized(c.outputs["coarse"], c.target), c.target),
         "hole_l1": lambda c: losses.hole_valid_l1(c.outputs["output"], c.target, c.hole)[0],
         "valid_l1": lambda c: losses.hole_valid_l1(c.outputs["output"], c.target, c.hole)[1],

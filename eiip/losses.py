@@ -47,6 +47,7 @@ __all__ = [
     "hinge_g_loss",
     "hole_valid_l1",
     "l1_loss",
+    "l1_over_hole_ratio",
     "loss_weights",
     "masked_l1",
     "nsgan_d_loss",
@@ -63,7 +64,8 @@ InputNorm = Literal["none", "mean", "imagenet"]
 # --------------------------------------------------------------------------------------------------
 
 #: Loss weights as published (paper / official release) per backbone. "edgeconnect" is the inpaint
-#: model (the one that completes the image), "edgeconnect_edge" its edge model. The L1 terms of
+#: model (the one that completes the image; its L1 is divided by the hole ratio,
+#: :func:`l1_over_hole_ratio`), "edgeconnect_edge" its edge model. The L1 terms of
 #: GatedConv apply to both coarse and refined outputs. GMCNN: ``rec`` = confidence-driven hole L1,
 #: ``ae`` = known-region L1, ``gp`` its TensorFlow release's WGAN-GP (the PyTorch port trains D with hinge).
 PUBLISHED_LOSS_WEIGHTS: dict[str, dict[str, float]] = {
@@ -91,6 +93,11 @@ def loss_weights(backbone: str) -> dict[str, float]:
 def l1_loss(pred: Tensor, target: Tensor) -> Tensor:
     """Mean absolute error over all elements."""
     return (pred - target).abs().mean()
+
+
+def l1_over_hole_ratio(pred: Tensor, target: Tensor, hole: Tensor, eps: float = 1e-8) -> Tensor:
+    """EdgeConnect's L1: mean |pred - target| over all elements, divided by the hole ratio mean(hole)."""
+    return l1_loss(pred, target) / hole.to(pred.dtype).mean().clamp_min(eps)
 
 
 def masked_l1(pred: Tensor, target: Tensor, weight_map: Tensor, eps: float = 1e-8) -> Tensor:

@@ -1,12 +1,17 @@
-"""EdgeConnect backbone: generator sizes, forward/backward, edge composition, Canny edges."""
+"""EdgeConnect backbone: generator sizes, forward/backward, edge composition, Canny edges, training stages."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import lightning as L
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 from skimage.feature import canny
 from torch import nn
+from torch.utils.data import DataLoader
 
 from eiip.backbones.edgeconnect import (
     EdgeConnect,
@@ -18,6 +23,7 @@ from eiip.backbones.registry import backbone_names, build_backbone
 from eiip.color import rgb_to_mono
 from eiip.data.samples import load_sample_photo
 from eiip.edges import canny_edges, gray_for_edges, image_edges
+from eiip.external import ExternalInpainter
 from helpers import count_parameters
 
 PAPER_PARAMS = 10.8e6
@@ -89,7 +95,7 @@ def test_forward_backward_256(models: dict[str, EdgeConnect], bottleneck: str) -
         assert torch.isfinite(out[key]).all()
         assert out[key].min() >= 0.0 and out[key].max() <= 1.0
     # Only the inpainting output in the loss: gradients must reach the edge generator through the
-    # composed edge map, i.e. the two generators are trained jointly unless detach_edges is set.
+    # composed edge map (edge_source "predicted", the default: the release's joint model).
     out["output"].mean().backward()
     first_edge = model.edge_generator.encoder[1].parametrizations.weight.original
     first_inpaint = model.inpaint_generator.encoder[1].weight
@@ -99,14 +105,33 @@ def test_forward_backward_256(models: dict[str, EdgeConnect], bottleneck: str) -
         assert weight.grad.abs().sum() > 0
 
 
-def test_detach_edges_stops_gradient() -> None:
+def test_detached_edges_stop_the_gradient() -> None:
     torch.manual_seed(0)
-    model = build_backbone("edgeconnect", "mono", residual_blocks=1, detach_edges=True)
+    model = build_backbone("edgeconnect", "mono", residual_blocks=1)
     hole = _rect_hole(32)
     image = torch.rand(1, 4, 32, 32) * (1 - hole)
-    model(image, hole)["output"].mean().backward()
+    model(image, hole, edge_source="predicted_detached")["output"].mean().backward()
     assert model.edge_generator.encoder[1].parametrizations.weight.original.grad is None
     assert model.inpaint_generator.encoder[1].weight.grad is not None
+
+
+@pytest.mark.parametrize("bottleneck", ["mono", "rgb"])
+def test_canny_edge_source_feeds_the_full_image_edges(photo128: torch.Tensor, bottleneck: str) -> None:
+    """Release model 2: the inpainting generator gets the full image's Canny edges, hole included; no edge model."""
+    torch.manual_seed(0)
+    model = build_backbone("edgeconnect", bottleneck, residual_blocks=1)
+    seen = _capture_inputs(model)
+    hole = _rect_hole(128)
+    full = image_edges(photo128.unsqueeze(0))
+    assert full[hole.bool()].sum() > 10  # there are edges in the hole to be given
+    with torch.no_grad():
+        out = model(_masked_input(photo128, bottleneck, hole), hole, edges=full, edge_source="canny")
+    assert "edge" not in seen and "edges" not in out
+    assert torch.equal(seen["inpaint"][:, -1:], full) and torch.equal(out["edges_full"], full)
+    with pytest.raises(ValueError, match="canny"):
+        model(_masked_input(photo128, bottleneck, hole), hole, edge_source="canny")
+    with pytest.raises(ValueError, match="edge_source"):
+        model(_masked_input(photo128, bottleneck, hole), hole, edges=full, edge_source="ground_truth")
 
 
 def _capture_inputs(model: EdgeConnect) -> dict[str, torch.Tensor]:
@@ -245,3 +270,124 @@ def test_release_state_dict_keys_load() -> None:
     InpaintGenerator(residual_blocks=2).load_state_dict(
         convert_release_state_dict(InpaintGenerator(residual_blocks=2).state_dict()), strict=True
     )
+
+
+# ---------------------------------------------------------------------------------------- training stages
+
+CONFIG = OmegaConf.to_container(OmegaConf.load(Path(__file__).resolve().parents[1] / "conf/backbone/edgeconnect.yaml"))
+VGG_TERMS = ("perceptual", "style")  # need ImageNet VGG19 weights, absent in tests
+EDGE_MODEL, INPAINT_MODEL, JOINT = 0, 1, 2  # indices of the release's models 1, 2 and 4 in the config's stages
+
+
+def _config_stage(index: int, **forward: str) -> dict:
+    """Stage `index` of conf/backbone/edgeconnect.yaml, endless, without the VGG terms; `forward` overrides."""
+    stage = CONFIG["stages"][index]
+    losses = {name: weight for name, weight in stage["losses"].items() if name not in VGG_TERMS}
+    return {"steps": None, "losses": losses, "forward": {**stage.get("forward", {}), **forward}}
+
+
+def _inpainter(stage: dict, bottleneck: str = "mono") -> ExternalInpainter:
+    torch.manual_seed(0)
+    return ExternalInpainter("edgeconnect", bottleneck, generator={"residual_blocks": 1},
+                             discriminators=CONFIG["discriminators"], stages=[stage], optimizer=CONFIG["optimizer"])
+
+
+def _photos32() -> torch.Tensor:
+    """The training batch's images: astronaut and its mirror image, (2, 3, 32, 32)."""
+    photo = load_sample_photo("astronaut", 32)
+    return torch.stack((photo, photo.flip(-1)))
+
+
+def _train_one_step(model: ExternalInpainter) -> None:
+    """One generator step (after the discriminators' step) on `_photos32` with a rectangular hole."""
+    hole = _rect_hole(32)[0]
+    batch = [{"image": photo, "hole": hole} for photo in _photos32()]
+    trainer = L.Trainer(accelerator="cpu", devices=1, max_steps=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+    trainer.fit(model, DataLoader(batch, batch_size=2))
+    assert trainer.global_step == 1
+
+
+def _snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: value.detach().clone() for name, value in module.state_dict().items()}
+
+
+def _unchanged(module: nn.Module, before: dict[str, torch.Tensor]) -> bool:
+    return all(torch.equal(value, before[name]) for name, value in module.state_dict().items())
+
+
+def test_config_stages_are_the_release_models_1_2_4() -> None:
+    stages = CONFIG["stages"]
+    assert [stage.get("forward", {}).get("edge_source", "predicted") for stage in stages] == [
+        "predicted", "canny", "predicted"]
+    edge_terms, inpaint_terms = {"adv_edges", "fm_edges"}, {"l1_over_hole_ratio", "adv_output", "perceptual", "style"}
+    assert set(stages[EDGE_MODEL]["losses"]) == edge_terms
+    assert set(stages[INPAINT_MODEL]["losses"]) == inpaint_terms
+    assert set(stages[JOINT]["losses"]) == edge_terms | inpaint_terms  # the joint model keeps the edge losses
+    assert stages[JOINT]["losses"]["l1_over_hole_ratio"] == 1.0 and stages[JOINT]["losses"]["fm_edges"] == 10.0
+    assert "l1" not in CONFIG["losses"] and CONFIG["losses"]["l1_over_hole_ratio"] == 1.0
+
+
+@pytest.mark.parametrize("bottleneck", ["mono", "rgb"])
+def test_inpainting_stage_leaves_the_edge_generator_untouched(bottleneck: str) -> None:
+    """Release model 2: the inpainting model alone, on the full image's Canny edges."""
+    model = _inpainter(_config_stage(INPAINT_MODEL), bottleneck)
+    edge, inpaint = model.generator.edge_generator, model.generator.inpaint_generator
+    edge_before, inpaint_before = _snapshot(edge), _snapshot(inpaint)
+    _train_one_step(model)
+    assert _unchanged(edge, edge_before)  # weights and spectral-norm vectors, bit for bit
+    assert all(p.grad is None for p in edge.parameters())
+    assert not _unchanged(inpaint, inpaint_before)
+
+
+def test_inpainting_on_detached_predicted_edges_trains_no_edge_weight() -> None:
+    """Release model 3: predicted edges, detached."""
+    model = _inpainter(_config_stage(INPAINT_MODEL, edge_source="predicted_detached"))
+    edge = model.generator.edge_generator
+    before = {name: p.detach().clone() for name, p in edge.named_parameters()}
+    _train_one_step(model)
+    assert all(p.grad is None and torch.equal(p, before[name]) for name, p in edge.named_parameters())
+
+
+def test_joint_stage_trains_the_edge_generator_on_full_image_edges() -> None:
+    """Release model 4: both generators, the edge model's own losses plus the inpainting losses through its edges."""
+    model = _inpainter(_config_stage(JOINT))
+    edge = model.generator.edge_generator
+    seen = _capture_inputs(model.generator)
+    before = _snapshot(edge)
+    _train_one_step(model)
+    assert not _unchanged(edge, before)
+    grads = [p.grad for p in edge.parameters()]
+    assert all(g is not None for g in grads) and sum(g.abs().sum() for g in grads) > 0
+    # Training feeds the masked Canny edges of the *full* image (release training), not test-mode ones.
+    full = image_edges(_photos32())
+    known = 1.0 - _rect_hole(32)
+    assert torch.equal(seen["edge"][:, 1:2], full * known)
+    assert torch.equal(seen["inpaint"][:, -1:] * known, full * known)
+
+
+def test_inpainting_discriminator_sees_the_raw_output() -> None:
+    """Release: the inpainting discriminator judges `outputs`, not the composite with the known pixels."""
+    model = _inpainter({"steps": None, "losses": {"adv_output": 0.1}})
+    generated: dict[str, torch.Tensor] = {}
+    judged: list[torch.Tensor] = []
+    model.generator.register_forward_hook(lambda m, args, out: generated.__setitem__("output", out["output"]))
+    model.discriminators["output"].register_forward_pre_hook(lambda m, args: judged.append(args[0]))
+    _train_one_step(model)
+    raw, target, hole = generated["output"], rgb_to_mono(_photos32()), _rect_hole(32)
+    fakes = [x for x in judged if not torch.equal(x, target)]
+    assert len(judged) == 4 and len(fakes) == 2  # discriminator step (real, fake), generator step (fake, real)
+    assert all(torch.equal(fake, raw) for fake in fakes)
+    assert not torch.equal(raw, raw * hole + target * (1 - hole))  # the composite would differ
+
+
+def test_stage_options_are_checked_at_construction() -> None:
+    with pytest.raises(ValueError, match="edge generator"):  # canny skips the edge model its terms need
+        _inpainter(_config_stage(JOINT, edge_source="canny"))
+    with pytest.raises(ValueError, match="edge_source"):
+        _inpainter(_config_stage(INPAINT_MODEL, edge_source="external"))
+    with pytest.raises(ValueError, match="unknown EdgeConnect stage option"):
+        _inpainter({"steps": None, "losses": {"l1_over_hole_ratio": 1.0}, "forward": {"sigma": 1.0}})
+    with pytest.raises(ValueError, match="no stage forward options"):
+        ExternalInpainter("gatedconv", "mono", generator={"cnum": 4},
+                          stages=[{"steps": None, "losses": {"l1": 1.0}, "forward": {"edge_source": "canny"}}])

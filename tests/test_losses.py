@@ -24,6 +24,7 @@ from eiip.losses import (
     hinge_g_loss,
     hole_valid_l1,
     l1_loss,
+    l1_over_hole_ratio,
     loss_weights,
     masked_l1,
     nsgan_d_loss,
@@ -31,6 +32,7 @@ from eiip.losses import (
     wgan_d_loss,
     wgan_g_loss,
 )
+from eiip.loss_terms import TermContext, term_value
 from eiip.pretrained import PretrainedWeightsMissing, vgg19_features
 
 
@@ -123,6 +125,21 @@ def test_l1_masked_and_hole_valid() -> None:
     hole_l1, valid_l1 = hole_valid_l1(torch.zeros_like(rgb_target), rgb_target, hole.bool())
     close(hole_l1, (1.0 + 2.0 + 3.0) / 3)
     close(valid_l1, 2.0 * 3.0)
+
+
+def test_l1_over_hole_ratio_is_edgeconnects_l1() -> None:
+    """Release (InpaintingModel.process): nn.L1Loss()(outputs, images) / torch.mean(masks), on the raw output."""
+    hole = torch.zeros(2, 1, 2, 2)
+    hole[0, 0, 0, 0] = hole[1, 0, 1, 1] = 1.0  # 2 of 8 pixels: hole ratio 0.25
+    target = torch.full((2, 3, 2, 2), 0.1)
+    pred = torch.where(hole.bool(), 0.8, 0.4).expand_as(target)  # off by 0.7 in the hole, 0.3 on known pixels
+    expected = (6 * 0.3 + 2 * 0.7) / 8 / 0.25  # the mean over all elements, divided by the hole ratio
+    close(l1_over_hole_ratio(pred, target, hole), expected)
+    close(l1_over_hole_ratio(pred, target, hole.bool()), expected)
+    completed = pred * hole + target * (1 - hole)
+    context = TermContext(outputs={"output": pred}, completed=completed, target=target, hole=hole)
+    close(term_value("l1_over_hole_ratio", context), 1.6)
+    close(term_value("l1", context), 0.4)  # the plain L1 (GatedConv) is not divided
 
 
 def _release_confidence(hole: np.ndarray, size: int, sigma: float, iterations: int) -> np.ndarray:

@@ -13,7 +13,7 @@ releases and GMCNN, [0, 1] for EdgeConnect).
 
 * "gatedconv": SN-PatchGAN (DeepFill v2 release `build_sn_patch_gan_discriminator`).
 * "edgeconnect": the 70x70 spectral-norm PatchGAN of knazeri/edge-connect (`Discriminator`) on
-  the completed image; "edgeconnect_edge": the same network as the edge model's discriminator, on
+  the raw prediction (not the composite, as the release); "edgeconnect_edge": the same network as the edge model's discriminator, on
   [gray, edges] (2 channels, as in the release; option in_channels=1 for edges only).
   `EdgeConnectDiscriminator` is exported as well.
 * "gmcnn": global + local critics of shepnerd/inpainting_gmcnn (PyTorch `GlobalLocalDiscriminator`).

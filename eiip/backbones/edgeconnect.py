@@ -35,6 +35,7 @@ Deviations from the release, all deliberate:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import torch
 from torch import nn
@@ -140,20 +141,35 @@ class InpaintGenerator(_EncoderDecoder):
         return (torch.tanh(self.logits(x)) + 1.0) / 2.0
 
 
+EDGE_SOURCES: tuple[str, ...] = ("predicted", "predicted_detached", "canny")
+"""The inpainting generator's edge map, `EdgeConnect.forward(edge_source=...)`: the release's models 4 / 3 / 2."""
+
+
 class EdgeConnect(nn.Module):
     """Edge generator -> edge composition -> inpainting generator, on the registry interface.
 
-    forward(image, hole, edges=None) -> {
+    forward(image, hole, edges=None, edge_source="predicted") -> {
         "output": (B, C_out, H, W) in [0, 1],
-        "edges": the edge generator's prediction (B, 1, H, W) in [0, 1] (its losses use this),
-        "edges_known": the edges it was given, zero in the hole,
-        "edges_full": edges_known * (1 - hole) + edges * hole, the inpainting generator's edge input,
+        "edges": the edge generator's prediction (B, 1, H, W) in [0, 1] (its losses use this);
+            absent for edge_source "canny", where the edge generator does not run,
+        "edges_canny": the Canny edges given (or computed at inference),
+        "edges_known": edges_canny, zero in the hole,
+        "edges_full": the inpainting generator's edge input,
     }
 
-    `edges` (optional, (B, 1, H, W)): Canny edges of the *full* gray image from the data pipeline
-    (`eiip.edges.image_edges`), as the release trains; they are masked here. Without it (inference)
-    the edges are computed with canny on the masked gray image restricted to the known region
-    (release test mode), on the CPU.
+    `edges` (optional, (B, 1, H, W)): Canny edges of the *full* gray image (`training_inputs`), as
+    the release trains; the edge generator sees them masked. Without it (inference) the edges are
+    computed with canny on the masked gray image restricted to the known region (release test
+    mode), on the CPU.
+
+    `edge_source` (one of `EDGE_SOURCES`, a per-stage option in training) picks `edges_full`:
+
+    * "predicted": edges_known + prediction * hole; gradients reach the edge generator (release
+      model 4, joint training; inference);
+    * "predicted_detached": the same, detached: the edge generator gets no gradient from the
+      inpainting losses (release model 3);
+    * "canny": the given full-image edges, hole included; the edge generator does not run (release
+      model 2, the inpainting model trained alone).
     """
 
     def __init__(
@@ -163,13 +179,11 @@ class EdgeConnect(nn.Module):
         sigma: float = DEFAULT_SIGMA,
         hole_fill: float = 1.0,
         edge_spectral_norm: bool = True,
-        detach_edges: bool = False,
     ) -> None:
         super().__init__()
         self.spec = spec
         self.sigma = float(sigma)
         self.hole_fill = float(hole_fill)
-        self.detach_edges = bool(detach_edges)
         # mono bottleneck: RGB ⊕ mono ⊕ mask (DESIGN.md); rgb baseline: the release's RGB only.
         self.append_hole = spec.image_channels == 4
         inpaint_in = spec.image_channels + int(self.append_hole) + 1
@@ -177,36 +191,71 @@ class EdgeConnect(nn.Module):
         self.inpaint_generator = InpaintGenerator(inpaint_in, spec.output_channels, residual_blocks)
 
     def forward(
-        self, image: torch.Tensor, hole: torch.Tensor, edges: torch.Tensor | None = None
+        self, image: torch.Tensor, hole: torch.Tensor, edges: torch.Tensor | None = None,
+        edge_source: str = "predicted",
     ) -> dict[str, torch.Tensor]:
         hole = check_generator_inputs(self.spec, image, hole)
+        _check_edge_source(edge_source)
         known = 1.0 - hole
         gray = gray_for_edges(image) * known
-        if edges is None:
-            edges = canny_edges(gray, self.sigma, known=known)
-        elif edges.shape != hole.shape:
-            raise ValueError(f"expected {tuple(hole.shape)} edges, got {tuple(edges.shape)}")
-        edges_known = edges.to(image.dtype) * known
-
+        edges = self._given_edges(gray, known, edges, edge_source)
+        edges_known = edges * known
         fill = hole * self.hole_fill
-        predicted = self.edge_generator(torch.cat((gray + fill, edges_known, hole), dim=1))
-        edges_full = edges_known + predicted * hole
-        edges_in = edges_full.detach() if self.detach_edges else edges_full
+        result = {"edges_canny": edges, "edges_known": edges_known}
+        edges_in = edges
+        if edge_source != "canny":
+            result["edges"] = self.edge_generator(torch.cat((gray + fill, edges_known, hole), dim=1))
+            edges_in = edges_known + result["edges"] * hole
+            if edge_source == "predicted_detached":
+                edges_in = edges_in.detach()
+        parts = [image * known + fill, hole] if self.append_hole else [image * known + fill]
+        output = self.inpaint_generator(torch.cat((*parts, edges_in), dim=1))
+        return {**result, "edges_full": edges_in, "output": output}
 
-        parts = [image * known + fill]
-        if self.append_hole:
-            parts.append(hole)
-        parts.append(edges_in)
-        output = self.inpaint_generator(torch.cat(parts, dim=1))
-        return {"output": output, "edges": predicted, "edges_known": edges_known, "edges_full": edges_full}
+    def _given_edges(self, gray: torch.Tensor, known: torch.Tensor, edges: torch.Tensor | None,
+                     edge_source: str) -> torch.Tensor:
+        """The full-image edges passed in (checked), or test-mode Canny edges of the known region."""
+        if edges is None:
+            if edge_source == "canny":
+                raise ValueError("edge_source='canny' needs the full image's Canny edges (`edges`)")
+            return canny_edges(gray, self.sigma, known=known)
+        if edges.shape != known.shape:
+            raise ValueError(f"expected {tuple(known.shape)} edges, got {tuple(edges.shape)}")
+        return edges.to(gray.dtype)
+
+    def training_inputs(self, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The forward's extra inputs in training: Canny edges of the full target (release training)."""
+        return {"edges": image_edges(target, self.sigma)}
+
+    def validate_stage(self, forward: Mapping[str, object], views: set[str]) -> None:
+        """Raise ValueError for a training stage's forward options this model cannot honour."""
+        unknown = set(forward) - {"edge_source"}
+        if unknown:
+            raise ValueError(f"unknown EdgeConnect stage option(s) {sorted(unknown)}; expected edge_source")
+        edge_source = str(forward.get("edge_source", "predicted"))
+        _check_edge_source(edge_source)
+        if edge_source == "canny" and "edges" in views:
+            raise ValueError("the edge terms (adv_edges, fm_edges) need the edge generator, "
+                             "which does not run with edge_source 'canny'")
 
     def adversarial_views(
-        self, outputs: dict[str, torch.Tensor], target: torch.Tensor, hole: torch.Tensor
+        self, outputs: dict[str, torch.Tensor], target: torch.Tensor, hole: torch.Tensor, views: set[str]
     ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """The edge discriminator's view, as the release: fake [gray, predicted edges], real [gray, Canny edges]."""
-        gray = gray_for_edges(target)
-        real_edges = image_edges(gray, self.sigma).to(gray.dtype)
-        return {"edges": (torch.cat((gray, outputs["edges"]), dim=1), torch.cat((gray, real_edges), dim=1))}
+        """The discriminators' (fake, real) inputs, as the release: the raw output (not the composite)
+        vs the target; [gray, predicted edges] vs [gray, the full image's Canny edges]."""
+        pairs = {}
+        if "output" in views:
+            pairs["output"] = (outputs["output"], target)
+        if "edges" in views:
+            gray = gray_for_edges(target)
+            pairs["edges"] = (torch.cat((gray, outputs["edges"]), dim=1),
+                              torch.cat((gray, outputs["edges_canny"]), dim=1))
+        return pairs
+
+
+def _check_edge_source(edge_source: str) -> None:
+    if edge_source not in EDGE_SOURCES:
+        raise ValueError(f"unknown edge_source {edge_source!r}; expected one of {', '.join(EDGE_SOURCES)}")
 
 
 @register_backbone("edgeconnect")
