@@ -3,8 +3,8 @@
 Both classical propagators of the internal stage (:mod:`eiip.colorize.levin`,
 :mod:`eiip.colorize.local_linear`) fill the hole with the values that zero the rows of an operator
 at the hole pixels, the known pixels held fixed: ``sum_d coefficients[d, p] * U(p + offsets[d]) = 0``
-for every unknown pixel p. :class:`StencilPropagator` holds such an operator as per-pixel coefficient
-row function (the coefficients of any set of pixels, computed only for the pixels a call solves)
+for every unknown pixel p. :class:`StencilPropagator` holds such an operator as a row
+function (the coefficients of any set of pixels, computed only for the pixels a call solves)
 and solves it for any set of unknown pixels:
 
 * the rows are assembled vectorized, with no Python loop over pixels or window pairs, and the known
