@@ -56,10 +56,12 @@ def _inputs(names: list[str]) -> dict:
 
 def worker(colorizers: list[str], names: list[str]) -> None:
     """Time each colorizer once on each input (this process's eiip); print one JSON line."""
-    try:
-        from eiip.colorize import get_colorizer
-    except ImportError:  # revisions before the eiip/colorize/ package
+    # the worker runs in the exported tree; decide by its files (an editable install of this checkout
+    # would otherwise serve eiip.colorize from here to an older tree)
+    if (Path.cwd() / "eiip" / "colorizers.py").is_file():  # revisions before the eiip/colorize/ package
         from eiip.colorizers import get_colorizer
+    else:
+        from eiip.colorize import get_colorizer
     seconds = {}
     for name, (gray, rgb_known, known) in _inputs(names).items():
         for colorizer in colorizers:
