@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> None:
     from eiip.io import InputError
-    from eiip.training import train
+    from eiip.external.training import train
 
     try:
         train(cfg, Path(HydraConfig.get().runtime.output_dir))

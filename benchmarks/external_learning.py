@@ -24,8 +24,8 @@ from PIL import Image
 
 from eiip.data.sample_shards import SampleDataModule, ensure_sample_shards
 from eiip.data.transforms import train_transform
-from eiip.external import ExternalInpainter
-from eiip.losses import masked_l1
+from eiip.external.module import ExternalInpainter
+from eiip.external.losses import masked_l1
 from eiip.masks import generate_mask
 
 

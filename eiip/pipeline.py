@@ -5,7 +5,7 @@ External stages (:class:`ExternalStage`) take a batch ``image`` (B, 3, H, W) in 
 (B, 1, H, W) float (1 = hole) and return the completed monochrome (B, 1, H, W), or the completed RGB
 (B, 3, H, W) for ``output == "rgb"``, with the known pixels kept exactly:
 
-* :class:`CheckpointStage`: a trained :class:`eiip.external.ExternalInpainter` checkpoint
+* :class:`CheckpointStage`: a trained :class:`eiip.external.module.ExternalInpainter` checkpoint
   (``bottleneck=mono``: the paper's method; ``bottleneck=rgb``: the RGB baseline);
 * :class:`ClassicalStage`: OpenCV's Telea or Navier-Stokes inpainting of the monochrome, a
   learning-free stage and sanity baseline;
@@ -28,14 +28,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from eiip.backbones.hifill import HiFill
+from eiip.external.backbones.hifill import HiFill
 from eiip.choices import CLASSICAL_METHODS
 from eiip.color import composite, rgb_to_mono
 from eiip.colorize import Colorizer
 from eiip.errors import InputError
 
 if TYPE_CHECKING:
-    from eiip.external import ExternalInpainter  # imports lightning: only checkpoint stages need it
+    from eiip.external.module import ExternalInpainter  # imports lightning: only checkpoint stages need it
 
 __all__ = [
     "CLASSICAL_METHODS",
@@ -99,7 +99,7 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
 
 def _generator_module(checkpoint: dict[str, Any], path: Path) -> ExternalInpainter:
     """An ExternalInpainter with the checkpoint's generator only (no discriminators), in eval mode."""
-    from eiip.external import ExternalInpainter
+    from eiip.external.module import ExternalInpainter
 
     hparams = checkpoint["hyper_parameters"]
     prefix = "generator."

@@ -13,17 +13,17 @@ from skimage.feature import canny
 from torch import nn
 from torch.utils.data import DataLoader
 
-from eiip.backbones.edgeconnect import (
+from eiip.external.backbones.edgeconnect import (
     EdgeConnect,
     EdgeGenerator,
     InpaintGenerator,
     convert_release_state_dict,
 )
-from eiip.backbones.registry import backbone_names, build_backbone
+from eiip.external.backbones.registry import backbone_names, build_backbone
 from eiip.color import rgb_to_mono
 from eiip.data.samples import load_sample_photo
-from eiip.edges import canny_edges, gray_for_edges, image_edges
-from eiip.external import ExternalInpainter
+from eiip.external.edges import canny_edges, gray_for_edges, image_edges
+from eiip.external.module import ExternalInpainter
 from helpers import count_parameters
 
 PAPER_PARAMS = 10.8e6

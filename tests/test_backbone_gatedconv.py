@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import eiip.backbones.gatedconv  # noqa: F401  (registers "gatedconv")
-from eiip.backbones import build_backbone
-from eiip.backbones.layers import ContextualAttention, GatedConv2d, GatedDeconv2d, same_padding
+import eiip.external.backbones.gatedconv  # noqa: F401  (registers "gatedconv")
+from eiip.external.backbones import build_backbone
+from eiip.external.backbones.layers import ContextualAttention, GatedConv2d, GatedDeconv2d, same_padding
 from helpers import count_parameters
 
 PUBLISHED_PARAMS = 4.1e6

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from eiip.backbones.gmcnn import GMCNN, build_gmcnn
-from eiip.backbones.registry import backbone_names, bottleneck_spec, build_backbone
+from eiip.external.backbones.gmcnn import GMCNN, build_gmcnn
+from eiip.external.backbones.registry import backbone_names, bottleneck_spec, build_backbone
 from helpers import count_parameters, generator_inputs
 
 PUBLISHED_PARAMS = 12.6e6  # GMCNN paper / DESIGN.md

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from eiip.backbones.hifill import (
+from eiip.external.backbones.hifill import (
     HiFill,
     LWGatedConv2d,
     attention_scores,
@@ -14,7 +14,7 @@ from eiip.backbones.hifill import (
     contextual_residual_aggregation,
     transfer_attention,
 )
-from eiip.backbones.registry import backbone_names, bottleneck_spec, build_backbone
+from eiip.external.backbones.registry import backbone_names, bottleneck_spec, build_backbone
 from helpers import count_parameters, generator_inputs
 
 

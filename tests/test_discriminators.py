@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch.nn.utils import parametrize
 
-import eiip.backbones.discriminators  # noqa: F401  (registers the discriminators)
-from eiip.backbones import build_discriminator
-from eiip.backbones.discriminators import (
+import eiip.external.backbones.discriminators  # noqa: F401  (registers the discriminators)
+from eiip.external.backbones import build_discriminator
+from eiip.external.backbones.discriminators import (
     EdgeConnectDiscriminator,
     GMCNNDiscriminator,
     HiFillDiscriminator,

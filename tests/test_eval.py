@@ -18,7 +18,7 @@ from eiip.evaluation.naming import register_resolver
 from eiip.evaluation.results import COLUMNS, SETTINGS_NAME, ResultsStore
 from eiip.colorize.internal import config as internal_config
 from eiip.io import InputError, read_image, read_mask
-from eiip.training import train
+from eiip.external.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST_INTERNAL = ["colorizer=internal", "colorizer.options.levels=1", "colorizer.options.steps=5"]

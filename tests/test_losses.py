@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from scipy import signal, stats
 
-from eiip.losses import (
+from eiip.external.losses import (
     PUBLISHED_LOSS_WEIGHTS,
     IDMRFLoss,
     PerceptualLoss,
@@ -32,7 +32,7 @@ from eiip.losses import (
     wgan_d_loss,
     wgan_g_loss,
 )
-from eiip.loss_terms import TermContext, term_value
+from eiip.external.loss_terms import TermContext, term_value
 from eiip.pretrained import PretrainedWeightsMissing, vgg19_features
 
 

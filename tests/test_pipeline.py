@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 from eiip.color import rgb_to_mono
 from eiip.colorize import get_colorizer
 from eiip.data.samples import load_sample_photo
-from eiip.external import ExternalInpainter
+from eiip.external.module import ExternalInpainter
 from eiip.io import InputError
 from eiip.metrics import hole_psnr
 from eiip.pipeline import (

@@ -13,9 +13,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from eiip.data.sample_shards import ensure_sample_shards
-from eiip.external import ExternalInpainter
+from eiip.external.module import ExternalInpainter
 from eiip.pretrained import PRETRAINED_WEIGHTS, vgg19_features
-from eiip.training import train
+from eiip.external.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"gatedconv": 64, "edgeconnect": 64, "gmcnn": 64, "hifill": 128}
@@ -94,7 +94,7 @@ def test_resume_from_last_checkpoint(sample_shards: Path, tmp_path: Path) -> Non
 def test_missing_vgg_weights_fail_at_start_with_a_clear_message(
     sample_shards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from eiip import loss_terms
+    from eiip.external import loss_terms
     from eiip.pretrained import PretrainedWeightsMissing
 
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty-hub"))

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from eiip import losses
+from eiip.external import losses
 
 GENERATOR_ADVERSARIAL: dict[str, Callable[[list[Tensor]], Tensor]] = {
     "hinge": losses.hinge_g_loss,

@@ -41,8 +41,8 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from eiip.backbones.registry import BottleneckSpec, check_generator_inputs, register_backbone
-from eiip.edges import DEFAULT_SIGMA, canny_edges, gray_for_edges, image_edges
+from eiip.external.backbones.registry import BottleneckSpec, check_generator_inputs, register_backbone
+from eiip.external.edges import DEFAULT_SIGMA, canny_edges, gray_for_edges, image_edges
 
 INIT_GAIN: float = 0.02
 """Std of the normal weight init (release `init_weights('normal', 0.02)`)."""

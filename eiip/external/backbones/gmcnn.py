@@ -21,7 +21,7 @@ written from the published structure, not copied:
 
 ~12.6 M parameters (rgb bottleneck: 12.56 M; mono: 12.57 M).
 
-Registry interface (`eiip.backbones.registry`): `forward(image, hole)` with `image` in [0, 1]
+Registry interface (`eiip.external.backbones.registry`): `forward(image, hole)` with `image` in [0, 1]
 (hole pixels zero) and `hole` 1 in the hole. Inside, the image is mapped to [-1, 1] and its hole
 zeroed again (`(2 * image - 1) * (1 - hole)`, exactly the release's input), the mask appended, and
 the clamped [-1, 1] prediction mapped back to [0, 1] (`(y + 1) / 2`). For the rgb bottleneck (the
@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from eiip.backbones.registry import BottleneckSpec, check_generator_inputs, register_backbone
+from eiip.external.backbones.registry import BottleneckSpec, check_generator_inputs, register_backbone
 
 INIT_STD: float = 0.02
 """Std of the normal weight init (release `init_weights(net, 'normal', gain=0.02)`)."""

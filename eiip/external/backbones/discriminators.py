@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from eiip.backbones.layers import Conv2dSame, spectral_norm_conv
-from eiip.backbones.registry import BottleneckSpec, register_discriminator
+from eiip.external.backbones.layers import Conv2dSame, spectral_norm_conv
+from eiip.external.backbones.registry import BottleneckSpec, register_discriminator
 
 __all__ = [
     "EdgeConnectDiscriminator",

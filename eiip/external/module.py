@@ -2,7 +2,7 @@
 
 The backbone completes the masked image; with `bottleneck="mono"` it sees RGB ⊕ monochrome and
 predicts only the monochrome (the paper's method), with `bottleneck="rgb"` it is the original
-RGB model (the baseline). The objective is a dict of named loss terms (`eiip.loss_terms`) with
+RGB model (the baseline). The objective is a dict of named loss terms (`eiip.external.loss_terms`) with
 weights; `stages` switch the active terms after a number of steps (e.g. GMCNN's reconstruction-only
 pretraining, then all losses), and may pass keyword options to the generator's forward (`forward`,
 e.g. EdgeConnect's `edge_source`). Optimization is manual: one discriminator step for every view an
@@ -28,11 +28,11 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from eiip import losses
-from eiip.backbones import build_backbone, build_discriminator
+from eiip.external import losses
+from eiip.external.backbones import build_backbone, build_discriminator
 from eiip.color import rgb_to_mono
 from eiip.io import to_uint8, write_image
-from eiip.loss_terms import DISCRIMINATOR_ADVERSARIAL, TermContext, require_pretrained_terms, term_value, views_of
+from eiip.external.loss_terms import DISCRIMINATOR_ADVERSARIAL, TermContext, require_pretrained_terms, term_value, views_of
 from eiip.metrics import psnr_per_image, ssim
 from eiip.visualize import sample_grid
 

@@ -87,7 +87,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from eiip.backbones.registry import BottleneckSpec, check_generator_inputs, register_backbone
+from eiip.external.backbones.registry import BottleneckSpec, check_generator_inputs, register_backbone
 
 FEATURE_GAIN: float = 6.0 ** 0.5
 """Feature convs are initialized N(0, FEATURE_GAIN^2 / fan_in): He's sqrt(2) for the ELU times

@@ -42,8 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from eiip.backbones.layers import ContextualAttention, GatedConv2d, GatedDeconv2d
-from eiip.backbones.registry import BottleneckSpec, register_backbone
+from eiip.external.backbones.layers import ContextualAttention, GatedConv2d, GatedDeconv2d
+from eiip.external.backbones.registry import BottleneckSpec, register_backbone
 
 __all__ = ["GatedConvGenerator", "build_gatedconv"]
 

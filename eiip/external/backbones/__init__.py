@@ -1,6 +1,6 @@
 """Inpainting backbones (generators and discriminators), framework-agnostic nn.Modules."""
 
-from eiip.backbones.registry import (
+from eiip.external.backbones.registry import (
     BOTTLENECKS,
     BottleneckSpec,
     backbone_names,
@@ -12,7 +12,7 @@ from eiip.backbones.registry import (
 )
 
 # Importing the modules registers their generators and discriminators.
-from eiip.backbones import discriminators, edgeconnect, gatedconv, gmcnn, hifill  # noqa: E402,F401
+from eiip.external.backbones import discriminators, edgeconnect, gatedconv, gmcnn, hifill  # noqa: E402,F401
 
 __all__ = ["BOTTLENECKS", "BottleneckSpec", "backbone_names", "bottleneck_spec", "build_backbone",
            "build_discriminator", "register_backbone", "register_discriminator"]

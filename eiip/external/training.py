@@ -12,8 +12,8 @@ from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from eiip.callbacks import SeenSamples
-from eiip.external import ExternalInpainter
+from eiip.external.callbacks import SeenSamples
+from eiip.external.module import ExternalInpainter
 from eiip.io import InputError
 from eiip.wandb_mode import offline_notice, wandb_offline
 
