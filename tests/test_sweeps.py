@@ -81,7 +81,7 @@ def test_every_grid_point_composes(path: Path, monkeypatch: pytest.MonkeyPatch, 
             cfg = compose(CONFIG_OF[sweep["program"]], overrides=arguments)
             assert cfg.data.root == f"{tmp_path}/{cfg.data.name}"
             assert cfg.name if sweep["program"] == "eval.py" else cfg.run_name
-    assert len(commands) == {"table1": 32, "table2": 16, "table3": 28, "fig9": 10}[path.stem]
+    assert len(commands) == {"table1": 32, "table2": 32, "table3": 28, "fig9": 20}[path.stem]
 
 
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)
@@ -95,3 +95,25 @@ def test_the_sweep_command_starts(path: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     printed = yaml.safe_load(result.stdout)
     assert printed["data"]["root"].startswith(str(tmp_path))
+
+
+@pytest.mark.parametrize("bottleneck, expected", [
+    ("mono", [("internal_reference", ["colorizer=internal_reference"]), ("validated_blend", ["colorizer=validated_blend"])]),
+    ("rgb", [("", [])]),
+])
+def test_table1_evaluates_mono_runs_with_the_papers_internal_stage_and_the_default(
+        bottleneck: str, expected: list, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from eiip.external.training import evaluation_plan
+
+    monkeypatch.setenv("EIIP_DATA", str(tmp_path))
+    register_resolver()
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=["+experiment=table1", f"bottleneck={bottleneck}", "data=places2"])
+        assert evaluation_plan(cfg) == expected
+        colorizer = compose("eval", overrides=["ckpt=x.ckpt", "colorizer=internal_reference"]).colorizer
+    assert colorizer.name == "internal" and colorizer.options.preset == "reference" and colorizer.internal
+
+
+@pytest.mark.parametrize("name", ["table2", "fig9"])
+def test_eval_grids_label_the_papers_colorizer_and_the_default(name: str) -> None:
+    assert experiment_grid(name)["colorizer"] == ["internal_reference", "validated_blend"]

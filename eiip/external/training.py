@@ -81,5 +81,18 @@ def train(cfg: DictConfig, run_dir: Path) -> Path:
             trainer.logger.experiment.finish()  # the evaluation logs its own run
         from eiip.evaluation.runner import evaluate_checkpoint
 
-        evaluate_checkpoint(last, run_dir / "eval", list(cfg.get("eval_overrides") or []))
+        for subdir, overrides in evaluation_plan(cfg):
+            evaluate_checkpoint(last, run_dir / "eval" / subdir, overrides)
     return last
+
+
+def evaluation_plan(cfg: DictConfig) -> list[tuple[str, list[str]]]:
+    """The evaluations of `eval_after`: (subfolder of RUN_DIR/eval, eval.py overrides) each.
+
+    A mono run is evaluated once per `eval_colorizers` entry (a conf/colorizer name, into eval/NAME),
+    an rgb run (its output is final) or an empty list once, into eval/ itself."""
+    overrides = [str(item) for item in cfg.get("eval_overrides") or []]
+    colorizers = [str(name) for name in cfg.get("eval_colorizers") or []]
+    if cfg.bottleneck.name != "mono" or not colorizers:
+        return [("", overrides)]
+    return [(name, [*overrides, f"colorizer={name}"]) for name in colorizers]
