@@ -95,6 +95,9 @@ def test_gradient_penalty_linear_critic() -> None:
     mask[..., :2, :] = 1
     masked_norm = (weight.detach() * mask).norm().item()
     close(gradient_penalty(critic, real, fake, lambda_gp=1.0, mask=mask), (masked_norm - 1.0) ** 2, tol=1e-5)
+    # the slope with respect to the image on [-1, 1] (the critic still reads [0, 1]): ||w|| / 2
+    close(gradient_penalty(critic, real, fake, lambda_gp=10.0, value_range=(-1.0, 1.0)), 10.0 * (1.5 - 1.0) ** 2,
+          tol=1e-5)
 
 
 def test_feature_matching_detaches_real() -> None:

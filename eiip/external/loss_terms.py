@@ -5,6 +5,11 @@ verdicts on the generated views) and returns a scalar. `adv_<view>` and `fm_<vie
 adversarial and feature-matching terms of discriminator view `<view>` (e.g. `adv_output`,
 `fm_edges`). VGG-based terms build their (pretrained, frozen) feature network on first use, so a
 config that switches them off never needs the ImageNet weights.
+
+The pixel L1 terms are taken in the objective's value range (`TermContext.value_range`, a
+backbone's `loss_range`): images are [0, 1] tensors, and an L1 distance on the affine image
+[low, high] is (high - low) times the [0, 1] one, so these terms are scaled by the range's width
+(2 on the TensorFlow releases' [-1, 1]). VGG terms read [0, 1] images, as their feature networks do.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class TermContext:
     fake_verdicts: dict[str, dict[str, list[Tensor]]] = field(default_factory=dict)
     real_verdicts: dict[str, dict[str, list[Tensor]]] = field(default_factory=dict)
     adversarial: dict[str, str] = field(default_factory=dict)
+    value_range: losses.ValueRange = (0.0, 1.0)
 
 
 def _resized(x: Tensor, like: Tensor) -> Tensor:
@@ -71,7 +77,8 @@ def require_pretrained_terms(names: Iterable[str]) -> None:
             _VGG.get(name)
 
 
-def _reconstruction_terms() -> dict[str, Callable[[TermContext], Tensor]]:
+def _pixel_l1_terms() -> dict[str, Callable[[TermContext], Tensor]]:
+    """The L1 terms on [0, 1] images (`_in_value_range` scales them to the context's range)."""
     return {
         "l1": lambda c: losses.l1_loss(c.outputs["output"], c.target),
         "l1_over_hole_ratio": lambda c: losses.l1_over_hole_ratio(c.outputs["output"], c.target, c.hole),
@@ -79,6 +86,16 @@ def _reconstruction_terms() -> dict[str, Callable[[TermContext], Tensor]]:
         "hole_l1": lambda c: losses.hole_valid_l1(c.outputs["output"], c.target, c.hole)[0],
         "valid_l1": lambda c: losses.hole_valid_l1(c.outputs["output"], c.target, c.hole)[1],
         "confidence_l1": lambda c: losses.confidence_driven_l1(c.outputs["output"], c.target, c.hole),
+    }
+
+
+def _in_value_range(term: Callable[[TermContext], Tensor]) -> Callable[[TermContext], Tensor]:
+    return lambda c: losses.range_width(c.value_range) * term(c)
+
+
+def _reconstruction_terms() -> dict[str, Callable[[TermContext], Tensor]]:
+    return {
+        **{name: _in_value_range(term) for name, term in _pixel_l1_terms().items()},
         "perceptual": lambda c: _VGG.get("perceptual")(c.outputs["output"], c.target),
         "style": lambda c: _VGG.get("style")(c.outputs["output"] * c.hole, c.target * c.hole),
         "id_mrf": lambda c: _VGG.get("id_mrf")(c.completed, c.target),

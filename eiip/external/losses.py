@@ -52,12 +52,22 @@ __all__ = [
     "masked_l1",
     "nsgan_d_loss",
     "nsgan_g_loss",
+    "range_width",
     "wgan_d_loss",
     "wgan_g_loss",
 ]
 
 Logits = Tensor | Sequence[Tensor]
 InputNorm = Literal["none", "mean", "imagenet"]
+ValueRange = tuple[float, float]
+
+
+def range_width(value_range: ValueRange) -> float:
+    """high - low of a (low, high) value range; raises unless high > low."""
+    low, high = (float(v) for v in value_range)
+    if not high > low:
+        raise ValueError(f"a value range needs low < high, got {tuple(value_range)}")
+    return high - low
 
 # --------------------------------------------------------------------------------------------------
 # Published loss weights
@@ -216,19 +226,23 @@ def wgan_g_loss(fake_logits: Logits) -> Tensor:
 
 
 def gradient_penalty(critic_fn: Callable[[Tensor], Logits], real: Tensor, fake: Tensor, lambda_gp: float = 10.0,
-                     mask: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+                     mask: Tensor | None = None, generator: torch.Generator | None = None,
+                     value_range: ValueRange = (0.0, 1.0)) -> Tensor:
     """WGAN-GP: lambda * mean_b (||d critic(x_hat) / d x_hat||_2 - 1)^2.
 
     ``x_hat = alpha * real + (1 - alpha) * fake`` with one ``alpha ~ U(0, 1)`` per sample; the
     gradient is taken with ``create_graph=True`` so the penalty trains the critic. `critic_fn` may
     return a tensor or a list of tensors (their sums are added). `mask` (broadcastable to the input)
-    restricts the gradient norm to a region, as DeepFill v1 / HiFill may do.
+    restricts the gradient norm to a region, as DeepFill v1 / HiFill may do. The critic reads [0, 1]
+    images; the gradient is taken with respect to the image in `value_range` (the releases' [-1, 1]:
+    the [0, 1] gradient divided by the range's width), so the target slope 1 is in those units.
     """
     alpha = torch.rand((real.shape[0],) + (1,) * (real.ndim - 1), generator=generator,
                        dtype=real.dtype, device="cpu" if generator is not None else real.device).to(real.device)
     interpolated = (alpha * real.detach() + (1.0 - alpha) * fake.detach()).requires_grad_(True)
     score = _total(head.sum() for head in _heads(critic_fn(interpolated)))
     (gradients,) = torch.autograd.grad(score, interpolated, create_graph=True)
+    gradients = gradients / range_width(value_range)
     if mask is not None:
         gradients = gradients * mask
     norms = gradients.flatten(1).norm(2, dim=1)

@@ -5,10 +5,14 @@ predicts only the monochrome (the paper's method), with `bottleneck="rgb"` it is
 RGB model (the baseline). The objective is a dict of named loss terms (`eiip.external.loss_terms`) with
 weights; `stages` switch the active terms after a number of steps (e.g. GMCNN's reconstruction-only
 pretraining, then all losses), and may pass keyword options to the generator's forward (`forward`,
-e.g. EdgeConnect's `edge_source`). Optimization is manual: one discriminator step for every view an
-active adversarial term needs, then one generator step; parameters that got no gradient (a part of
-the generator idle or detached in the stage) are not updated. `trainer.max_steps` counts generator
-steps (batches): the discriminators' optimizer is owned by this module and saved in checkpoints.
+e.g. EdgeConnect's `edge_source`). Optimization is manual: `critic_steps` discriminator steps (on the
+views the active adversarial terms need; HiFill's release takes 3, GMCNN's 5), then one generator
+step, all on the same batch; parameters that got no gradient (a part of the generator idle or
+detached in the stage) are not updated. `trainer.max_steps` counts generator steps (batches): the
+discriminators' optimizer is owned by this module (Lightning's global step does not count its
+steps) and saved in checkpoints. `loss_range` is the value range the objective is computed in: the
+pixel L1 terms and the WGAN-GP slope are taken on images mapped from [0, 1] to it (the TensorFlow
+releases' [-1, 1], EdgeConnect's [0, 1]), so the release's loss weights keep their balance.
 
 Optional generator hooks: `training_inputs(target)` gives extra forward inputs computed from the
 unmasked target (EdgeConnect: the full image's Canny edges); `adversarial_views(outputs, target,
@@ -28,7 +32,7 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from eiip.external import losses
+from eiip.external.losses import gradient_penalty, masked_l1, range_width
 from eiip.external.backbones import build_backbone, build_discriminator
 from eiip.color import rgb_to_mono
 from eiip.io import to_uint8, write_image
@@ -68,6 +72,8 @@ class ExternalInpainter(L.LightningModule):
         losses: Mapping[str, float] | None = None,
         stages: Sequence[Mapping[str, Any]] | None = None,
         optimizer: Mapping[str, Any] | None = None,
+        loss_range: Sequence[float] = (0.0, 1.0),
+        critic_steps: int = 1,
         num_samples: int = 4,
         config: Mapping[str, Any] | None = None,
     ) -> None:
@@ -82,6 +88,11 @@ class ExternalInpainter(L.LightningModule):
             for view, spec in self.views.items()
         })
         self.stages = self._validate_stages(dict(losses or {"l1": 1.0}), stages)
+        self.loss_range = (float(loss_range[0]), float(loss_range[1]))
+        range_width(self.loss_range)  # rejects an empty or reversed range
+        if critic_steps < 1:
+            raise ValueError(f"critic_steps must be at least 1, got {critic_steps}")
+        self.critic_steps = int(critic_steps)
         self.optimizer_settings = {"lr": 1e-4, "betas": (0.5, 0.999), "d_lr": None, **dict(optimizer or {})}
         self._d_optimizer: torch.optim.Optimizer | None = None
         self._d_optimizer_state: dict | None = None
@@ -172,8 +183,9 @@ class ExternalInpainter(L.LightningModule):
                 discriminator(real, hole)["logits"], discriminator(fake, hole)["logits"]
             )
             if spec["adversarial"] == "wgan-gp":
-                loss = loss + losses.gradient_penalty(
-                    lambda x, d=discriminator: d(x, hole)["logits"], real, fake, spec.get("gp_weight", 10.0)
+                loss = loss + gradient_penalty(
+                    lambda x, d=discriminator: d(x, hole)["logits"], real, fake, spec.get("gp_weight", 10.0),
+                    value_range=self.loss_range,
                 )
             total = total + loss
         optimizer = self.discriminator_optimizer()
@@ -193,9 +205,11 @@ class ExternalInpainter(L.LightningModule):
         pairs = self._view_pairs(views, outputs, completed, target, hole)
         logs: dict[str, Tensor] = {}
         if views:
-            logs["train/d_loss"] = self._discriminator_step(views, pairs, hole)
+            for _ in range(self.critic_steps):
+                logs["train/d_loss"] = self._discriminator_step(views, pairs, hole)
         context = TermContext(outputs=outputs, completed=completed, target=target, hole=hole,
-                              adversarial={v: self.views[v]["adversarial"] for v in views})
+                              adversarial={v: self.views[v]["adversarial"] for v in views},
+                              value_range=self.loss_range)
         for view in views:
             discriminator = self.discriminators[view]
             discriminator.requires_grad_(False)
@@ -224,7 +238,7 @@ class ExternalInpainter(L.LightningModule):
         size = image.shape[0]
         self.log("val/psnr", psnr_per_image(completed, target).mean(), sync_dist=True, batch_size=size)
         self.log("val/ssim", ssim(completed, target), sync_dist=True, batch_size=size)
-        self.log("val/hole_l1", losses.masked_l1(completed, target, hole), sync_dist=True, batch_size=size,
+        self.log("val/hole_l1", masked_l1(completed, target, hole), sync_dist=True, batch_size=size,
                  prog_bar=True)
         if batch_idx == 0 and self.global_rank == 0:
             self._log_samples(image, hole, completed, target)

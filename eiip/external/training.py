@@ -38,6 +38,8 @@ def build_model(cfg: DictConfig) -> ExternalInpainter:
         losses=backbone.get("losses"),
         stages=backbone.get("stages"),
         optimizer=backbone.get("optimizer"),
+        loss_range=backbone["loss_range"],
+        critic_steps=backbone["critic_steps"],
         config=OmegaConf.to_container(cfg, resolve=True),
     )
 
