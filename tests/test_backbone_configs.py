@@ -1,4 +1,4 @@
-"""Composed training configs: each backbone's release batch size, and how to override it."""
+"""Composed training configs: each backbone's release batch size and its overrides, GatedConv's attention mask."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+
+import eiip.external.backbones.gatedconv  # noqa: F401  (registers "gatedconv")
+from eiip.external.backbones import build_backbone
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,3 +33,10 @@ def test_batch_size_overrides() -> None:
     assert batch_size("backbone=edgeconnect", "data=places2", "backbone.batch_size=5") == 5
     assert batch_size("backbone=edgeconnect", "data=sample") == 4  # a data config may set its own
     assert batch_size("backbone=telea", "data=places2") == 16  # learning-free backbones carry none
+
+
+def test_gatedconv_attention_mask_option() -> None:
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        assert compose("train", overrides=["backbone=gatedconv"]).backbone.generator.attention_mask == "sample"
+        cfg = compose("train", overrides=["backbone=gatedconv", "backbone.generator.attention_mask=maxpool"])
+    assert build_backbone("gatedconv", "rgb", cnum=4, **cfg.backbone.generator).attention_mask == "maxpool"
