@@ -8,7 +8,13 @@ import torch.nn.functional as F
 
 import eiip.external.backbones.gatedconv  # noqa: F401  (registers "gatedconv")
 from eiip.external.backbones import build_backbone
-from eiip.external.backbones.layers import ContextualAttention, GatedConv2d, GatedDeconv2d, downsample_mask, same_padding
+from eiip.external.backbones.layers import (
+    ContextualAttention,
+    GatedConv2d,
+    GatedDeconv2d,
+    downsample_mask,
+    same_padding,
+)
 from helpers import count_parameters
 
 PUBLISHED_PARAMS = 4.1e6
