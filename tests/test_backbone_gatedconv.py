@@ -8,7 +8,13 @@ import torch.nn.functional as F
 
 import eiip.external.backbones.gatedconv  # noqa: F401  (registers "gatedconv")
 from eiip.external.backbones import build_backbone
-from eiip.external.backbones.layers import ContextualAttention, GatedConv2d, GatedDeconv2d, same_padding
+from eiip.external.backbones.layers import (
+    ContextualAttention,
+    GatedConv2d,
+    GatedDeconv2d,
+    downsample_mask,
+    same_padding,
+)
 from helpers import count_parameters
 
 PUBLISHED_PARAMS = 4.1e6
@@ -178,3 +184,34 @@ def test_contextual_attention_is_per_sample() -> None:
     y = ca(batch, batch, holes)
     torch.testing.assert_close(y[:1], ca(x, x, hole))
     torch.testing.assert_close(y[1:], ca(other, other, torch.zeros_like(hole)))
+
+
+def _attended_block_columns(attention_mask: str) -> set[int]:
+    """Columns of the attention's 8x8 blocks (32x32 image) that background patches with nonzero
+    attention weight come from, with a 3 px wide hole (image columns 9-11, block column 1)."""
+    torch.manual_seed(0)
+    net = build_backbone("gatedconv", "rgb", cnum=8, attention_mask=attention_mask).eval()
+    seen: dict[str, tuple] = {}
+    net.contextual_attention.register_forward_hook(lambda _, args, __: seen.update(args=args))
+    hole = torch.zeros(1, 1, 32, 32)
+    hole[..., 9:12] = 1.0
+    with torch.no_grad():
+        net(torch.rand(1, 3, 32, 32) * (1 - hole), hole)
+        _, attn = net.contextual_attention(*seen["args"], return_attention=True)  # (1, 4*4 patches, 8, 8)
+    used = attn[0].flatten(1).amax(dim=1).view(4, 4) > 0
+    return {int(column) for column in used.any(dim=0).nonzero()}
+
+
+def test_attention_mask_sample_misses_a_thin_hole_maxpool_sees_it() -> None:
+    # The release's rule: one pixel per 8x8 block; no pixel of block column 1 is in the hole.
+    assert _attended_block_columns("sample") == {0, 1, 2, 3}
+    # Max-pooled: block column 1 is hole; 3x3 patches centred on columns 0-2 touch it.
+    assert _attended_block_columns("maxpool") == {3}
+    with pytest.raises(ValueError, match="maxpool"):
+        build_backbone("gatedconv", "rgb", cnum=8, attention_mask="nearest")
+
+
+def test_attention_mask_sample_is_the_nearest_resize() -> None:
+    hole = (torch.rand(2, 1, 32, 40) > 0.7).float()
+    torch.testing.assert_close(downsample_mask(hole, 4, "sample"), F.interpolate(hole, size=(8, 10), mode="nearest"))
+    torch.testing.assert_close(downsample_mask(hole, 8, "maxpool"), F.max_pool2d(F.max_pool2d(hole, 4), 2))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from omegaconf import OmegaConf
 from scipy import signal, stats
 
 from eiip.external.losses import (
@@ -22,6 +24,7 @@ from eiip.external.losses import (
     gradient_penalty,
     hinge_d_loss,
     hinge_g_loss,
+    hole_l1_unnormalized,
     hole_valid_l1,
     l1_loss,
     l1_over_hole_ratio,
@@ -128,6 +131,27 @@ def test_l1_masked_and_hole_valid() -> None:
     hole_l1, valid_l1 = hole_valid_l1(torch.zeros_like(rgb_target), rgb_target, hole.bool())
     close(hole_l1, (1.0 + 2.0 + 3.0) / 3)
     close(valid_l1, 2.0 * 3.0)
+
+
+def test_hifill_objective_is_the_releases() -> None:
+    """Release model.py: l1 = 1.2 * mean(|r - x1| m) + mean(|r - x2| m); ae = (1.2 * mean(|r - x1| (1 - m))
+    + mean(|r - x2| (1 - m))) / mean(1 - m); g = 1.2 * l1 + 1.2 * ae (+ 0.001 * gan), x1 coarse, x2 refined."""
+    hole = torch.zeros(2, 1, 2, 2)
+    hole[0, 0, 0, 0] = hole[1, 0, 1, 1] = hole[1, 0, 0, 1] = 1.0  # 3 of 8 pixels
+    target = torch.full((2, 3, 2, 2), 0.1)
+    refined = target + torch.where(hole.bool(), 0.6, 0.2)
+    coarse = target - torch.where(hole.bool(), 0.4, 0.1)
+    context = TermContext(outputs={"output": refined, "coarse": coarse}, completed=refined, target=target, hole=hole)
+    close(hole_l1_unnormalized(refined, target, hole), 0.6 * 3 / 8)  # not divided by the hole area
+
+    weights = dict(OmegaConf.load(Path(__file__).parents[1] / "conf/backbone/hifill.yaml").losses)
+    assert weights.pop("adv_output") == 0.001
+    ours = sum(weight * term_value(name, context) for name, weight in weights.items())
+    error_coarse, error_refined = (coarse - target).abs(), (refined - target).abs()
+    l1 = 1.2 * (error_coarse * hole).mean() + (error_refined * hole).mean()
+    ae = (1.2 * (error_coarse * (1 - hole)).mean() + (error_refined * (1 - hole)).mean()) / (1 - hole).mean()
+    close(ours, float(1.2 * l1 + 1.2 * ae))
+    close(ours, 1.2 * (1.2 * 0.4 * 3 / 8 + 0.6 * 3 / 8) + 1.2 * (1.2 * 0.1 + 0.2))
 
 
 def test_l1_over_hole_ratio_is_edgeconnects_l1() -> None:
@@ -304,7 +328,8 @@ def test_published_weights() -> None:
     assert PUBLISHED_LOSS_WEIGHTS["gatedconv"] == {"l1": 1.0, "adv": 1.0}
     assert PUBLISHED_LOSS_WEIGHTS["edgeconnect_edge"] == {"adv": 1.0, "feature_matching": 10.0}
     assert PUBLISHED_LOSS_WEIGHTS["edgeconnect"] == {"l1": 1.0, "adv": 0.1, "perceptual": 0.1, "style": 250.0}
-    assert PUBLISHED_LOSS_WEIGHTS["hifill"] == {"hole_l1": 1.2, "valid_l1": 1.2, "adv": 0.001, "gp": 10.0}
+    assert PUBLISHED_LOSS_WEIGHTS["hifill"] == {"hole_l1": 1.2, "valid_l1": 1.2, "coarse": 1.2, "adv": 0.001,
+                                                "gp": 10.0}
     assert PUBLISHED_LOSS_WEIGHTS["gmcnn"] == {"rec": 1.4, "ae": 1.2, "mrf": 0.05, "adv": 0.001, "gp": 10.0}
     weights = loss_weights("gmcnn")
     weights["mrf"] = 0.0

@@ -53,6 +53,11 @@ def _resized(x: Tensor, like: Tensor) -> Tensor:
     return x if x.shape[-2:] == like.shape[-2:] else F.interpolate(x, size=like.shape[-2:], mode="bilinear")
 
 
+def _coarse(c: TermContext) -> Tensor:
+    """The coarse stage's output at the target's size."""
+    return _resized(c.outputs["coarse"], c.target)
+
+
 class _VGGTerms:
     """Lazily built VGG19 losses (pretrained weights are only needed when such a term is on)."""
 
@@ -82,9 +87,12 @@ def _pixel_l1_terms() -> dict[str, Callable[[TermContext], Tensor]]:
     return {
         "l1": lambda c: losses.l1_loss(c.outputs["output"], c.target),
         "l1_over_hole_ratio": lambda c: losses.l1_over_hole_ratio(c.outputs["output"], c.target, c.hole),
-        "coarse_l1": lambda c: losses.l1_loss(_resized(c.outputs["coarse"], c.target), c.target),
+        "coarse_l1": lambda c: losses.l1_loss(_coarse(c), c.target),
         "hole_l1": lambda c: losses.hole_valid_l1(c.outputs["output"], c.target, c.hole)[0],
         "valid_l1": lambda c: losses.hole_valid_l1(c.outputs["output"], c.target, c.hole)[1],
+        "hole_l1_unnormalized": lambda c: losses.hole_l1_unnormalized(c.outputs["output"], c.target, c.hole),
+        "coarse_hole_l1_unnormalized": lambda c: losses.hole_l1_unnormalized(_coarse(c), c.target, c.hole),
+        "coarse_valid_l1": lambda c: losses.hole_valid_l1(_coarse(c), c.target, c.hole)[1],
         "confidence_l1": lambda c: losses.confidence_driven_l1(c.outputs["output"], c.target, c.hole),
     }
 

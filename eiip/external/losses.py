@@ -7,7 +7,7 @@ global + local); per-head losses are summed, as GMCNN's release does.
 Sources of the published formulas: DeepFill v2 / SN-PatchGAN (``gan_sn_patch_gan_loss``),
 EdgeConnect (knazeri/edge-connect ``src/loss.py``, ``src/models.py``), GMCNN
 (shepnerd/inpainting_gmcnn ``pytorch/model/{loss,layer,net}.py``, ``pytorch/util/utils.py``,
-``pytorch/options/train_options.py``), HiFill (paper).
+``pytorch/options/train_options.py``), HiFill (duxingren14/Hifill-tensorflow ``model.py``).
 
 VGG-based losses take the feature stack in the constructor (``vgg19_features()`` for tests,
 ``.pretrained()`` for ImageNet weights from the torch.hub cache). The stack is frozen and *not*
@@ -45,6 +45,7 @@ __all__ = [
     "gram_matrix",
     "hinge_d_loss",
     "hinge_g_loss",
+    "hole_l1_unnormalized",
     "hole_valid_l1",
     "l1_loss",
     "l1_over_hole_ratio",
@@ -76,13 +77,15 @@ def range_width(value_range: ValueRange) -> float:
 #: Loss weights as published (paper / official release) per backbone. "edgeconnect" is the inpaint
 #: model (the one that completes the image; its L1 is divided by the hole ratio,
 #: :func:`l1_over_hole_ratio`), "edgeconnect_edge" its edge model. The L1 terms of
-#: GatedConv apply to both coarse and refined outputs. GMCNN: ``rec`` = confidence-driven hole L1,
+#: GatedConv apply to both coarse and refined outputs. HiFill (release ``model.py``): ``hole_l1`` is
+#: :func:`hole_l1_unnormalized`, ``valid_l1`` the valid part of :func:`hole_valid_l1`, both also on
+#: the coarse output times ``coarse`` (COARSE_ALPHA). GMCNN: ``rec`` = confidence-driven hole L1,
 #: ``ae`` = known-region L1, ``gp`` its TensorFlow release's WGAN-GP (the PyTorch port trains D with hinge).
 PUBLISHED_LOSS_WEIGHTS: dict[str, dict[str, float]] = {
     "gatedconv": {"l1": 1.0, "adv": 1.0},
     "edgeconnect_edge": {"adv": 1.0, "feature_matching": 10.0},
     "edgeconnect": {"l1": 1.0, "adv": 0.1, "perceptual": 0.1, "style": 250.0},
-    "hifill": {"hole_l1": 1.2, "valid_l1": 1.2, "adv": 0.001, "gp": 10.0},
+    "hifill": {"hole_l1": 1.2, "valid_l1": 1.2, "coarse": 1.2, "adv": 0.001, "gp": 10.0},
     "gmcnn": {"rec": 1.4, "ae": 1.2, "mrf": 0.05, "adv": 0.001, "gp": 10.0},
 }
 
@@ -116,8 +119,14 @@ def masked_l1(pred: Tensor, target: Tensor, weight_map: Tensor, eps: float = 1e-
     return ((pred - target).abs() * weight).sum() / weight.sum().clamp_min(eps)
 
 
+def hole_l1_unnormalized(pred: Tensor, target: Tensor, hole: Tensor) -> Tensor:
+    """HiFill's hole L1: mean over *all* elements of |pred - target| * hole (not divided by the hole area)."""
+    return ((pred - target).abs() * hole.to(pred.dtype)).mean()
+
+
 def hole_valid_l1(pred: Tensor, target: Tensor, hole: Tensor) -> tuple[Tensor, Tensor]:
-    """HiFill's (hole L1, valid L1), each normalized by its own region's pixels."""
+    """(hole L1, valid L1), each normalized by its own region's pixels; the valid one is the
+    ``ae`` loss of HiFill and GMCNN (mean(|pred - target| * valid) / mean(valid))."""
     hole = hole.to(pred.dtype)
     return masked_l1(pred, target, hole), masked_l1(pred, target, 1.0 - hole)
 

@@ -34,6 +34,12 @@ Adaptations to this project:
   `output_channels` channels as the known pixels (RGB for "rgb", the monochrome for "mono");
 * sizes not divisible by 8 are reflection-padded and the outputs cropped;
 * the contextual-attention mask is per sample (the release shares the first sample's mask).
+
+`attention_mask` says which background patches contextual attention excludes as hole. The release
+resizes the mask by nearest neighbour to the attention's resolution (1/8 of the image: 1/4 at the
+branch input, then rate 2), so it looks at one pixel per 8x8 block and a hole thinner than ~8 px
+can be missed and its (unfilled) features attended to: "sample" (default) keeps that rule;
+"maxpool" marks a block as hole if any of its 64 pixels is.
 """
 
 from __future__ import annotations
@@ -42,7 +48,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from eiip.external.backbones.layers import ContextualAttention, GatedConv2d, GatedDeconv2d
+from eiip.external.backbones.layers import (
+    ContextualAttention,
+    GatedConv2d,
+    GatedDeconv2d,
+    MaskDownsampling,
+    downsample_mask,
+)
 from eiip.external.backbones.registry import BottleneckSpec, register_backbone
 
 __all__ = ["GatedConvGenerator", "build_gatedconv"]
@@ -100,7 +112,7 @@ class GatedConvGenerator(nn.Module):
     """
 
     def __init__(self, image_channels: int = 3, output_channels: int = 3, cnum: int = 48,
-                 softmax_scale: float = 10.0, fuse: bool = True) -> None:
+                 softmax_scale: float = 10.0, fuse: bool = True, attention_mask: MaskDownsampling = "sample") -> None:
         super().__init__()
         if cnum % 4:
             raise ValueError(f"cnum must be divisible by 4, got {cnum}")
@@ -129,8 +141,9 @@ class GatedConvGenerator(nn.Module):
             *_encoder(output_channels, cnum, (c, c, c2, c4)),
             _gen_conv(c4 // 2, c4), _gen_conv(c4 // 2, c4, activation="relu"),
         )
-        self.contextual_attention = ContextualAttention(ksize=3, rate=2, fuse_k=3,
-                                                        softmax_scale=softmax_scale, fuse=fuse)
+        self.attention_mask = attention_mask
+        self.contextual_attention = ContextualAttention(ksize=3, rate=2, fuse_k=3, softmax_scale=softmax_scale,
+                                                        fuse=fuse, mask_mode=attention_mask)
         self.refine_attention_decoder = nn.Sequential(_gen_conv(c4 // 2, c4), _gen_conv(c4 // 2, c4))
         # Stage 2, merge: allconv11 .. allconv17.
         self.refine_decoder = nn.Sequential(*_decoder(c4, cnum, output_channels))
@@ -155,7 +168,7 @@ class GatedConvGenerator(nn.Module):
         pasted = coarse * hole + x_known * known
         hallucinated = self.refine_conv(pasted)
         features = self.refine_attention_encoder(pasted)
-        hole_small = F.interpolate(hole, size=features.shape[-2:], mode="nearest")
+        hole_small = downsample_mask(hole, hole.shape[-1] // features.shape[-1], self.attention_mask)
         attended = self.contextual_attention(features, features, hole_small)
         attended = self.refine_attention_decoder(attended)
         refined = torch.tanh(self.refine_decoder(torch.cat([hallucinated, attended], dim=1)))
@@ -168,5 +181,5 @@ class GatedConvGenerator(nn.Module):
 
 @register_backbone("gatedconv")
 def build_gatedconv(spec: BottleneckSpec, **options: object) -> GatedConvGenerator:
-    """DeepFill v2 generator for the bottleneck's channels (options: cnum, softmax_scale, fuse)."""
+    """DeepFill v2 generator for the bottleneck's channels (options: cnum, softmax_scale, fuse, attention_mask)."""
     return GatedConvGenerator(spec.image_channels, spec.output_channels, **options)  # type: ignore[arg-type]

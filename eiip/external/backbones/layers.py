@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -22,12 +22,15 @@ __all__ = [
     "Conv2dSame",
     "GatedConv2d",
     "GatedDeconv2d",
+    "check_mask_downsampling",
+    "downsample_mask",
     "extract_patches",
     "same_padding",
     "spectral_norm_conv",
 ]
 
 Activation = Literal["elu", "relu"] | None
+MaskDownsampling = Literal["sample", "maxpool"]
 
 
 def same_padding(size: int, kernel_size: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
@@ -133,6 +136,24 @@ def extract_patches(x: torch.Tensor, kernel_size: int, stride: int = 1) -> torch
     return cols.transpose(1, 2).reshape(b, -1, c, kernel_size, kernel_size)
 
 
+def check_mask_downsampling(mode: str) -> None:
+    """Raise ValueError unless `mode` is a :data:`MaskDownsampling`."""
+    if mode not in get_args(MaskDownsampling):
+        raise ValueError(f"mask downsampling must be one of {get_args(MaskDownsampling)}, got {mode!r}")
+
+
+def downsample_mask(mask: torch.Tensor, factor: int, mode: MaskDownsampling = "sample") -> torch.Tensor:
+    """A (B, 1, H, W) float mask at 1/`factor` resolution, (B, 1, ceil(H/f), ceil(W/f)).
+
+    "sample" keeps the top-left pixel of each `factor` x `factor` block (the release's nearest
+    resize, so thinner holes can be missed); "maxpool" marks a block as hole if any of its pixels is.
+    """
+    check_mask_downsampling(mode)
+    if mode == "sample":
+        return mask[..., ::factor, ::factor]
+    return F.max_pool2d(mask, factor, ceil_mode=True)
+
+
 class ContextualAttention(nn.Module):
     """DeepFill contextual attention (release v2.0.0 `contextual_attention`).
 
@@ -140,7 +161,8 @@ class ContextualAttention(nn.Module):
     1 = hole:
 
     1. raw 2r x 2r patches of b at stride r (r = `rate`) are kept for reconstruction;
-    2. f, b and the mask are downsampled by r (nearest); 3x3 patches of the downsampled b are
+    2. f, b and the mask are downsampled by r (nearest; the mask as `mask_mode`, see
+       :func:`downsample_mask`); 3x3 patches of the downsampled b are
        L2-normalized (norm floored at 1e-4) and convolved with the downsampled f: cosine-style
        matching scores of every foreground position against every background patch;
     3. optional fusion ("propagation"): the score map, viewed as a (fg position x bg position)
@@ -158,8 +180,10 @@ class ContextualAttention(nn.Module):
     """
 
     def __init__(self, ksize: int = 3, rate: int = 2, fuse_k: int = 3, softmax_scale: float = 10.0,
-                 fuse: bool = True, eps: float = 1e-4) -> None:
+                 fuse: bool = True, eps: float = 1e-4, mask_mode: MaskDownsampling = "sample") -> None:
         super().__init__()
+        check_mask_downsampling(mask_mode)
+        self.mask_mode = mask_mode
         self.ksize = ksize
         self.rate = rate
         self.fuse_k = fuse_k
@@ -201,7 +225,7 @@ class ContextualAttention(nn.Module):
         if mask is None:
             valid = torch.ones(bsz, n_bg, dtype=f.dtype, device=f.device)
         else:
-            m_d = mask[..., ::r, ::r].to(f.dtype)
+            m_d = downsample_mask(mask.to(f.dtype), r, self.mask_mode)
             if m_d.shape[0] == 1 and bsz > 1:
                 m_d = m_d.expand(bsz, -1, -1, -1)
             m_patches = extract_patches(m_d, self.ksize, stride=1)  # (B, Lb, 1, k, k)
