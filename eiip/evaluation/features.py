@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from eiip.hub import PretrainedWeightsMissing
+from eiip.pretrained import PretrainedWeightsMismatch
 from eiip.metrics.distribution import KID_SUBSET_SIZE, distribution_distances
 from eiip.metrics.inception import FIDInceptionV3, load_fid_inception
 
@@ -32,7 +33,7 @@ def build_fid_inception(enabled: bool, device: torch.device) -> tuple[FIDIncepti
         return None, "FID disabled (metrics.fid=false)"
     try:
         return load_fid_inception().to(device), None
-    except PretrainedWeightsMissing as error:
+    except (PretrainedWeightsMissing, PretrainedWeightsMismatch) as error:  # absent offline, or not the right file
         return None, str(error)
 
 
