@@ -110,7 +110,8 @@ class LPIPS(nn.Module):
 
     `net` is "alex" (default), "vgg" or "squeeze". ``pretrained=True`` loads the ImageNet backbone
     from the torch.hub cache, downloading it on first use (raising :class:`eiip.hub.PretrainedWeightsMissing`
-    when it is absent and cannot be downloaded); ``pretrained=False`` keeps random backbone weights. The linear layers are always loaded.
+    when it is absent and cannot be downloaded); ``pretrained=False`` keeps random backbone weights.
+    The linear layers are always loaded.
     """
 
     def __init__(self, net: str = "alex", pretrained: bool = True) -> None:
