@@ -85,6 +85,7 @@ def test_two_images_give_fid_and_kid(sample_shards: Path, tmp_path: Path, monkey
     assert math.isfinite(distribution["kid_mean"])
     assert len(list((tmp_path / "features").glob("*.npz"))) >= 1
     assert f"FID {distribution['fid']:.4f}" in (tmp_path / "summary.md").read_text()
+    assert runner.evaluate(cfg, tmp_path)["distribution"] == distribution  # a rerun: all done, from the stored features
 
 
 def test_out_of_the_box_colorizer_is_the_validated_blend(sample_shards: Path, tmp_path: Path) -> None:
