@@ -7,7 +7,7 @@ public command is run as a subprocess, once per setting, in a fresh run director
 
     python eval.py backbone=telea colorizer=validated_blend data=sample data.root=SHARDS data.test_size=[H,W]
         mask_set=MASKS max_images=N workers=W device=DEVICE colorizer.batch_size=B logger=csv
-        save_images=false metrics.lpips=alex|null hydra.run.dir=RUN
+        save_images=false metrics.lpips=alex|null metrics.fid=false hydra.run.dir=RUN
 
 (LPIPS is on when its ImageNet backbone is in the torch.hub cache, else off: `--lpips` overrides.)
 Per run we report the wall seconds of the whole process (start-up, imports, setup, the loop, the
@@ -124,7 +124,7 @@ def run_eval(run_dir: Path, shards: Path, masks: Path, size: tuple[int, int], co
     command = [sys.executable, str(REPO / "eval.py"), "backbone=telea", "colorizer=validated_blend",
                "data=sample", f"data.root={shards}", f"data.test_size=[{size[0]},{size[1]}]", f"mask_set={masks}",
                f"max_images={count}", f"workers={workers}", f"device={device}", f"colorizer.batch_size={batch}",
-               "logger=csv", "save_images=false", "progress=false", f"metrics.lpips={lpips}",
+               "logger=csv", "save_images=false", "progress=false", f"metrics.lpips={lpips}", "metrics.fid=false",
                f"hydra.run.dir={run_dir}"]
     environment = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     started = time.perf_counter()

@@ -13,9 +13,9 @@ name              layout                                                       c
 ``squeezenet1_1`` SqueezeNet 1.1 with ``Fire`` (squeeze/expand1x1/expand3x3)    ``squeezenet1_1-b8a52dc0.pth``
 ================  ===========================================================  ==========================
 
-Nothing is downloaded at run time: :func:`load_imagenet_features` reads the file from the torch.hub
-cache (``Path(torch.hub.get_dir()) / "checkpoints"``, i.e. ``$TORCH_HOME/hub/checkpoints``) and
-raises :class:`PretrainedWeightsMissing` naming the file, its URL and the cache path when it is absent.
+:func:`load_imagenet_features` reads the file from the torch.hub cache (``$TORCH_HOME/hub/checkpoints``),
+downloading it there on first use with its SHA-256 checked (:mod:`eiip.hub`); with ``EIIP_OFFLINE=1``
+or without network it raises :class:`PretrainedWeightsMissing` naming the file, its URL and the path.
 
 ReLUs are built with ``inplace=False`` so intermediate activations can be tapped safely
 (:meth:`ImageNetFeatures.taps`); this does not change any parameter name.
@@ -23,11 +23,14 @@ ReLUs are built with ``inplace=False`` so intermediate activations can be tapped
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
+
+from eiip.hub import PretrainedWeightsMissing, checkpoint_path, fetch_checkpoint
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -41,10 +44,13 @@ __all__ = [
     "PretrainedWeightsMissing",
     "alexnet_features",
     "build_features",
+    "frozen",
     "imagenet_mean_std",
     "imagenet_normalize",
+    "load_checked_state",
     "load_imagenet_features",
     "pretrained_available",
+    "read_state_dict",
     "squeezenet1_1_features",
     "vgg16_features",
     "vgg19_features",
@@ -55,6 +61,8 @@ __all__ = [
 # --------------------------------------------------------------------------------------------------
 # Constants
 # --------------------------------------------------------------------------------------------------
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -250,52 +258,29 @@ def build_features(name: str) -> ImageNetFeatures:
 
 
 # --------------------------------------------------------------------------------------------------
-# Loading from the torch.hub cache (never downloading)
+# Loading from the torch.hub cache (downloaded on first use, eiip.hub)
 # --------------------------------------------------------------------------------------------------
 
 
-class PretrainedWeightsMissing(FileNotFoundError):
-    """The ImageNet checkpoint is not in the torch.hub cache (nothing is downloaded at run time)."""
-
-
 class PretrainedWeightsMismatch(RuntimeError):
-    """The checkpoint's ``features.*`` entries do not match the in-project layout."""
+    """A checkpoint's entries do not match the in-project layout."""
 
 
 def weights_path(name: str) -> Path:
-    """Where the checkpoint of `name` must be: ``Path(torch.hub.get_dir()) / "checkpoints" / filename``."""
+    """Where the checkpoint of `name` is cached: ``Path(torch.hub.get_dir()) / "checkpoints" / filename``."""
     if name not in PRETRAINED_WEIGHTS:
         raise KeyError(f"unknown ImageNet network {name!r}; expected one of {sorted(PRETRAINED_WEIGHTS)}")
-    return Path(torch.hub.get_dir()) / "checkpoints" / PRETRAINED_WEIGHTS[name][1]
+    return checkpoint_path(PRETRAINED_WEIGHTS[name][1])
 
 
 def pretrained_available(name: str) -> bool:
-    """Whether the checkpoint of `name` is in the torch.hub cache."""
+    """Whether the checkpoint of `name` is in the torch.hub cache already."""
     return weights_path(name).is_file()
 
 
-def load_imagenet_features(name: str) -> ImageNetFeatures:
-    """The `name` feature stack with ImageNet weights from the torch.hub cache, eval mode, frozen.
-
-    Raises :class:`PretrainedWeightsMissing` if the file is absent (it is never downloaded) and
-    :class:`PretrainedWeightsMismatch` if its ``features.*`` entries differ from the layout.
-    """
-    path = weights_path(name)
-    url, filename = PRETRAINED_WEIGHTS[name]
-    if not path.is_file():
-        raise PretrainedWeightsMissing(
-            f"ImageNet weights for {name!r} not found: expected the file {filename} at {path} "
-            f"(torch.hub cache, $TORCH_HOME/hub/checkpoints). Nothing is downloaded at run time: "
-            f"fetch {url} on a machine with network access and copy it to {path}."
-        )
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # corrupt/truncated file, or not a plain state dict
-        raise PretrainedWeightsMismatch(f"could not read {path} as a {name} state dict: {error}") from error
-    model = build_features(name)
-    if not isinstance(checkpoint, dict):
-        raise PretrainedWeightsMismatch(f"{path} holds a {type(checkpoint).__name__}, not a state dict")
-    state = {k: v for k, v in checkpoint.items() if k.startswith("features.")}
+def load_checked_state(model: nn.Module, path: Path, state: Mapping[str, Tensor], label: str) -> None:
+    """Load `state` into `model` strictly, raising :class:`PretrainedWeightsMismatch` that lists the
+    missing, unexpected and wrongly shaped entries when `state` does not match the model's layout."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -303,13 +288,47 @@ def load_imagenet_features(name: str) -> ImageNetFeatures:
                    for k, v in expected.items() if k in state and state[k].shape != v.shape]
     if missing or unexpected or wrong_shape:
         raise PretrainedWeightsMismatch(
-            f"{path} does not match the {name} feature layout: missing {missing}, "
+            f"{path} does not match the {label} layout: missing {missing}, "
             f"unexpected {unexpected}, shape mismatches {wrong_shape}"
         )
     model.load_state_dict(state, strict=True)
+
+
+def read_state_dict(path: Path, label: str) -> dict[str, Tensor]:
+    """The state dict saved at `path`; :class:`PretrainedWeightsMismatch` if it cannot be read as one."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # corrupt/truncated file, or not a plain state dict
+        raise PretrainedWeightsMismatch(f"could not read {path} as a {label} state dict: {error}") from error
+    if not isinstance(checkpoint, dict):
+        raise PretrainedWeightsMismatch(f"{path} holds a {type(checkpoint).__name__}, not a state dict")
+    return checkpoint
+
+
+def frozen(model: ModuleT) -> ModuleT:
+    """`model` in eval mode without gradients."""
     model.eval()
     model.requires_grad_(False)
     return model
+
+
+def load_imagenet_features(name: str) -> ImageNetFeatures:
+    """The `name` feature stack with ImageNet weights from the torch.hub cache, eval mode, frozen.
+
+    The checkpoint is downloaded on first use (:func:`eiip.hub.fetch_checkpoint`); raises
+    :class:`PretrainedWeightsMissing` if it is absent and cannot be downloaded (``EIIP_OFFLINE=1``,
+    no network, wrong hash) and :class:`PretrainedWeightsMismatch` if its ``features.*`` entries
+    differ from the layout.
+    """
+    if name not in PRETRAINED_WEIGHTS:
+        raise KeyError(f"unknown ImageNet network {name!r}; expected one of {sorted(PRETRAINED_WEIGHTS)}")
+    url, filename = PRETRAINED_WEIGHTS[name]
+    path = fetch_checkpoint(url, filename, f"ImageNet weights for {name!r}")
+    checkpoint = read_state_dict(path, name)
+    model = build_features(name)
+    state = {k: v for k, v in checkpoint.items() if k.startswith("features.")}
+    load_checked_state(model, path, state, f"{name} feature")
+    return frozen(model)
 
 
 # --------------------------------------------------------------------------------------------------

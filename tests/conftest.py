@@ -16,6 +16,7 @@ _WANDB_DIR = tempfile.mkdtemp(prefix="eiip-wandb-")
 for _variable in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_CONFIG_DIR"):
     os.environ.setdefault(_variable, _WANDB_DIR)
 os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("EIIP_OFFLINE", "1")  # pretrained weights: never reach the network (tests of downloads unset it)
 
 
 @pytest.fixture(scope="session")

@@ -8,12 +8,13 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from eiip.cli import main as eiip_main
 from eiip.data.sample_shards import ensure_sample_shards
-from eiip.evaluation import runner
+from eiip.evaluation import features, runner
 from eiip.evaluation.naming import register_resolver
 from eiip.evaluation.results import COLUMNS, SETTINGS_NAME, ResultsStore
 from eiip.colorize.internal import config as internal_config
@@ -68,7 +69,23 @@ def test_telea_with_the_internal_colorizer(sample_shards: Path, tmp_path: Path) 
     assert math.isclose(summary["overall"]["hole_psnr"], sum(float(r["hole_psnr"]) for r in rows) / 2, rel_tol=1e-5)
     recorded = json.loads((tmp_path / "summary.json").read_text())
     assert "alexnet" in recorded["lpips_unavailable"].lower()
-    assert (tmp_path / "summary.md").read_text().startswith("| rows |")
+    assert recorded["distribution"]["n"] == 2 and "pt_inception" in recorded["distribution"]["unavailable"]
+    markdown = (tmp_path / "summary.md").read_text()
+    assert markdown.startswith("| rows |") and "FID/KID unavailable: FID Inception weights" in markdown
+
+
+def test_two_images_give_fid_and_kid(sample_shards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.manual_seed(0)
+    stand_in = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten(), torch.nn.Linear(12, 16))
+    monkeypatch.setattr(features, "load_fid_inception", lambda: stand_in)  # the Inception: 1 min on 2 CPUs here
+    cfg = compose_eval(sample_shards, "backbone=telea", "colorizer=dt", "logger=csv", "save_images=false")
+    distribution = runner.evaluate(cfg, tmp_path)["distribution"]
+    assert distribution["n"] == 2 and distribution["kid_subset_size"] == 2
+    assert math.isfinite(distribution["fid"]) and distribution["fid"] >= -1e-6
+    assert math.isfinite(distribution["kid_mean"])
+    assert len(list((tmp_path / "features").glob("*.npz"))) >= 1
+    assert f"FID {distribution['fid']:.4f}" in (tmp_path / "summary.md").read_text()
+    assert runner.evaluate(cfg, tmp_path)["distribution"] == distribution  # a rerun: all done, from the stored features
 
 
 def test_out_of_the_box_colorizer_is_the_validated_blend(sample_shards: Path, tmp_path: Path) -> None:

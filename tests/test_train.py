@@ -104,6 +104,24 @@ def test_missing_vgg_weights_fail_at_start_with_a_clear_message(
         train(small_run("edgeconnect", "mono", sample_shards), tmp_path / "run")
 
 
+def test_pretrained_losses_false_drops_the_vgg_terms_from_every_stage(
+    sample_shards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from eiip.external import loss_terms
+    from eiip.external.training import build_model
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty-hub"))
+    monkeypatch.setattr(loss_terms, "_VGG", loss_terms._VGGTerms())
+    model = build_model(compose_train("backbone=edgeconnect", "pretrained_losses=false"))
+    assert "pretrained_losses=false: no id_mrf, perceptual, style term in any stage" in capsys.readouterr().out
+    assert len(model.stages) == 3
+    assert all(not set(stage.terms) & loss_terms.PRETRAINED_TERMS for stage in model.stages)
+    assert model.stages[1].terms == {"l1_over_hole_ratio": 1.0, "adv_output": 0.1}
+    gmcnn = build_model(compose_train("backbone=gmcnn", "pretrained_losses=false", "bottleneck=rgb"))
+    assert gmcnn.stages[-1].terms == {"confidence_l1": 1.4, "valid_l1": 1.2, "adv_output": 0.001}
+    train(small_run("edgeconnect", "mono", sample_shards, "pretrained_losses=false"), tmp_path / "run")
+
+
 def test_wandb_logger_runs_offline_without_an_api_key(
     sample_shards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -34,13 +34,25 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def distribution_line(distribution: Mapping[str, Any]) -> str:
+    """One line: FID and KID over the run's images, or why they are unavailable."""
+    if "unavailable" in distribution:
+        return f"FID/KID unavailable: {distribution['unavailable']}"
+    return (f"FID {_cell(distribution['fid'])}, KID {_cell(distribution['kid_mean'])} "
+            f"+- {_cell(distribution['kid_std'])} (subsets of {distribution['kid_subset_size']}) "
+            f"over {distribution['n']} images (completions vs targets)")
+
+
 def write_summary(run_dir: Path, summary: Mapping[str, Any], lpips_note: str | None = None) -> None:
-    """summary.json and summary.md (with the reason when LPIPS could not be computed)."""
+    """summary.json and summary.md (with FID/KID when present and the reason when LPIPS could not be computed)."""
     record = dict(summary) | {"lpips_unavailable": lpips_note}
     (run_dir / "summary.json").write_text(json.dumps(record, indent=2, allow_nan=True) + "\n")
-    note = f"\nLPIPS unavailable: {lpips_note}\n" if lpips_note else ""
-    (run_dir / "summary.md").write_text(summary_markdown(summary) + note)
-    print(summary_markdown(summary), end="")
+    lines = [distribution_line(summary["distribution"])] if "distribution" in summary else []
+    if lpips_note:
+        lines.append(f"LPIPS unavailable: {lpips_note}")
+    notes = "".join(f"\n{line}\n" for line in lines)
+    (run_dir / "summary.md").write_text(summary_markdown(summary) + notes)
+    print(summary_markdown(summary) + notes, end="")
 
 
 def read_summary(run_dir: Path) -> dict[str, Any]:
@@ -109,6 +121,8 @@ def log_to_wandb(cfg: DictConfig, run_dir: Path, rows: Sequence[Mapping[str, Any
     })
     seconds = [float(r["seconds"]) for r in rows if isinstance(r.get("seconds"), float)]
     run.summary.update({f"eval/{k}": v for k, v in summary["overall"].items()})
+    distribution = summary.get("distribution", {})
+    run.summary.update({f"eval/{k}": v for k, v in distribution.items() if k in ("fid", "kid_mean", "kid_std")})
     if seconds:
         run.summary["eval/seconds_per_image"] = sum(seconds) / len(seconds)
     run.finish()

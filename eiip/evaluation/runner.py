@@ -19,11 +19,13 @@ from eiip.color import composite, rgb_to_mono
 from eiip.colorize import Colorizer, colorize_batch, get_colorizer, resolved_settings
 from eiip.evaluation.data import TestImage, iter_split, load_or_create_mask_set, split_size
 from eiip.evaluation.distributed import Ranks, launched_ranks, process_group, spawn
+from eiip.evaluation.features import build_fid_inception, distribution_summary, write_features
 from eiip.evaluation.naming import register_resolver
 from eiip.evaluation.report import log_to_wandb, read_summary, write_summary
 from eiip.evaluation.results import METRIC_COLUMNS, ResultsStore, check_settings, safe_key, write_image_set
 from eiip.io import InputError
 from eiip.metrics import ImageMetrics, psnr, summarize
+from eiip.metrics.inception import FIDInceptionV3
 from eiip.pipeline import ExternalStage, build_external_stage
 
 
@@ -157,7 +159,7 @@ def complete_batch(setup: EvalSetup, images: torch.Tensor, holes: torch.Tensor) 
 
 
 def _evaluate_batch(setup: EvalSetup, metrics: ImageMetrics, batch: list[TestImage], run_dir: Path,
-                    save_images: bool) -> list[dict[str, object]]:
+                    save_images: bool, fid_network: FIDInceptionV3 | None = None) -> list[dict[str, object]]:
     images = torch.stack([item.image for item in batch])
     holes = torch.stack([torch.from_numpy(setup.masks[item.position % len(setup.masks)])[None].float()
                          for item in batch])
@@ -165,6 +167,8 @@ def _evaluate_batch(setup: EvalSetup, metrics: ImageMetrics, batch: list[TestIma
     monos, finals = complete_batch(setup, images, holes)
     seconds = (time.perf_counter() - started) / len(batch)
     rows = metrics(finals, images, holes)
+    if fid_network is not None:
+        write_features(run_dir, fid_network, [item.position for item in batch], images, finals)
     truths = rgb_to_mono(images)
     for item, row, mono, final, truth, image, hole in zip(batch, rows, monos, finals, truths, images, holes):
         known = hole < 0.5
@@ -190,13 +194,15 @@ def evaluate_ranks(ranks: Ranks, cfg: DictConfig, run_dir: Path) -> dict[str, An
     register_resolver()  # spawned workers start in a fresh interpreter
     device = resolve_device(cfg.device, ranks.local_rank)
     with process_group(ranks, device, timedelta(minutes=float(cfg.dist_timeout_min))):
-        lpips_note = _evaluate_share(ranks, cfg, run_dir, device)
+        lpips_note, fid_note = _evaluate_share(ranks, cfg, run_dir, device)
         ranks.barrier()
-    return _merge_and_report(cfg, run_dir, lpips_note) if ranks.is_main else None
+    return _merge_and_report(cfg, run_dir, lpips_note, fid_note) if ranks.is_main else None
 
 
-def _evaluate_share(ranks: Ranks, cfg: DictConfig, run_dir: Path, device: torch.device) -> str | None:
-    """Evaluate this rank's images, appending each batch's rows to its part; returns why LPIPS is unavailable.
+def _evaluate_share(ranks: Ranks, cfg: DictConfig, run_dir: Path,
+                    device: torch.device) -> tuple[str | None, str | None]:
+    """Evaluate this rank's images, appending each batch's rows to its part (and FID features to the run's);
+    returns why LPIPS and why FID are unavailable (None when available).
 
     Rank 0 builds the setup first (data, mask set, settings record) so the others find them, and reads
     which images are done before anyone writes; the rest is split between the ranks by position.
@@ -205,9 +211,12 @@ def _evaluate_share(ranks: Ranks, cfg: DictConfig, run_dir: Path, device: torch.
     done = ranks.broadcast(ResultsStore(run_dir).done_positions() if ranks.is_main else set())
     todo = [position for position in range(setup.count) if position not in done]
     metrics = ImageMetrics(lpips_net=cfg.metrics.lpips, device=setup.device)
+    fid_network, fid_note = ranks.main_first(lambda: build_fid_inception(cfg.metrics.fid, setup.device))
     if ranks.is_main:
         if metrics.lpips_unavailable:
             print(f"LPIPS unavailable: {metrics.lpips_unavailable}", file=sys.stderr)
+        if fid_note:
+            print(f"FID unavailable: {fid_note}", file=sys.stderr)
         print(f"evaluating {setup.count} {cfg.split} image(s) of {setup.data['name']} at {setup.data['test_size']} "
               f"with masks {setup.mask_set}; colorizer {setup.colorizer_name}; {len(done)} already done, "
               f"{len(todo)} to do in {ranks.world_size} process(es); -> {run_dir}")
@@ -217,15 +226,18 @@ def _evaluate_share(ranks: Ranks, cfg: DictConfig, run_dir: Path, device: torch.
     with tqdm(total=len(mine), desc=label, unit="image", disable=not (cfg.progress and ranks.is_main)) as progress:
         images = iter_split(setup.data["root"], cfg.split, tuple(setup.data["test_size"]), mine)
         for batch in _batches(images, setup.batch_size):
-            store.append(_evaluate_batch(setup, metrics, batch, run_dir, cfg.save_images))
+            store.append(_evaluate_batch(setup, metrics, batch, run_dir, cfg.save_images, fid_network))
             progress.update(len(batch))
-    return metrics.lpips_unavailable
+    return metrics.lpips_unavailable, fid_note
 
 
-def _merge_and_report(cfg: DictConfig, run_dir: Path, lpips_note: str | None) -> dict[str, Any]:
-    """results.csv from every rank's part (and earlier runs'), the summary files and the W&B run."""
+def _merge_and_report(cfg: DictConfig, run_dir: Path, lpips_note: str | None, fid_note: str | None) -> dict[str, Any]:
+    """results.csv from every rank's part (and earlier runs'), the summary files (with FID and KID over
+    the whole run) and the W&B run."""
     rows = ResultsStore(run_dir).merge()
     summary = summarize([{name: row[name] for name in ("hole_ratio", *METRIC_COLUMNS)} for row in rows])
+    positions = [int(row["position"]) for row in rows]
+    summary["distribution"] = distribution_summary(run_dir, positions, fid_note, resolve_device(cfg.device))
     write_summary(run_dir, summary, lpips_note=lpips_note)
     if cfg.logger.kind == "wandb":
         log_to_wandb(cfg, run_dir, rows, summary)

@@ -73,6 +73,8 @@ class _VGGTerms:
 
 
 _VGG = _VGGTerms()
+#: The terms that need ImageNet VGG19 weights (train.py pretrained_losses=false drops them).
+PRETRAINED_TERMS: frozenset[str] = frozenset(_VGGTerms.CLASSES)
 
 
 def require_pretrained_terms(names: Iterable[str]) -> None:

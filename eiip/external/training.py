@@ -13,6 +13,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from eiip.external.callbacks import SeenSamples
+from eiip.external.loss_terms import PRETRAINED_TERMS
 from eiip.external.module import ExternalInpainter
 from eiip.io import InputError
 from eiip.wandb_mode import offline_notice, wandb_offline
@@ -25,11 +26,27 @@ def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
     return instantiate(data, _convert_="all")
 
 
+def without_pretrained_losses(backbone: dict[str, Any]) -> dict[str, Any]:
+    """`backbone` with the terms needing ImageNet weights dropped from its losses and every stage's."""
+    def kept(config: dict[str, Any]) -> dict[str, Any]:
+        losses = config.get("losses")
+        return config if losses is None else config | {
+            "losses": {k: v for k, v in losses.items() if k not in PRETRAINED_TERMS}}
+
+    stages = backbone.get("stages")
+    return kept(backbone) | {"stages": None if stages is None else [kept(stage) for stage in stages]}
+
+
 def build_model(cfg: DictConfig) -> ExternalInpainter:
     """The external-stage module; the whole resolved config is stored in its checkpoints."""
     backbone = OmegaConf.to_container(cfg.backbone, resolve=True)
     if backbone.get("classical"):
         raise InputError(f"backbone={backbone['name']} is learning-free (eval.py / eiip inpaint only): nothing to train")
+    if not cfg.get("pretrained_losses", True):
+        backbone = without_pretrained_losses(backbone)
+        if rank_zero_only.rank == 0:
+            print(f"pretrained_losses=false: no {', '.join(sorted(PRETRAINED_TERMS))} term in any stage "
+                  "(no ImageNet weights needed)")
     return ExternalInpainter(
         backbone=backbone["name"],
         bottleneck=cfg.bottleneck.name,

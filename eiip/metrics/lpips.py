@@ -109,8 +109,9 @@ class LPIPS(nn.Module):
     """Learned perceptual distance between (B, 3, H, W) images in [0, 1]; frozen, eval mode, no grad.
 
     `net` is "alex" (default), "vgg" or "squeeze". ``pretrained=True`` loads the ImageNet backbone
-    from the torch.hub cache (raising :class:`eiip.pretrained.PretrainedWeightsMissing` when it is
-    absent); ``pretrained=False`` keeps random backbone weights. The linear layers are always loaded.
+    from the torch.hub cache, downloading it on first use (raising :class:`eiip.hub.PretrainedWeightsMissing`
+    when it is absent and cannot be downloaded); ``pretrained=False`` keeps random backbone weights.
+    The linear layers are always loaded.
     """
 
     def __init__(self, net: str = "alex", pretrained: bool = True) -> None:

@@ -49,7 +49,7 @@ class ImageMetrics:
     """Per-image metrics of inpainted batches, as reported in the paper plus hole-only variants.
 
     LPIPS uses the pretrained `lpips_net` backbone ("alex", "vgg", "squeeze"; None disables it). If
-    its ImageNet weights are not in the torch.hub cache, LPIPS values are NaN and
+    its ImageNet weights are not in the torch.hub cache and cannot be downloaded, LPIPS values are NaN and
     :attr:`lpips_unavailable` holds the one-line reason. `lpips_model`, when given, is used instead
     of building one (e.g. a random-weight ``LPIPS(pretrained=False)``).
     """
