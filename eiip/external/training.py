@@ -26,11 +26,11 @@ def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
 
 
 def build_model(cfg: DictConfig) -> ExternalInpainter:
-    """The external-stage module; the whole resolved config is stored in its checkpoints."""
+    """The external-stage module (weights from `init_from` when set); the resolved config is stored in its checkpoints."""
     backbone = OmegaConf.to_container(cfg.backbone, resolve=True)
     if backbone.get("classical"):
         raise InputError(f"backbone={backbone['name']} is learning-free (eval.py / eiip inpaint only): nothing to train")
-    return ExternalInpainter(
+    model = ExternalInpainter(
         backbone=backbone["name"],
         bottleneck=cfg.bottleneck.name,
         generator=backbone.get("generator"),
@@ -40,6 +40,13 @@ def build_model(cfg: DictConfig) -> ExternalInpainter:
         optimizer=backbone.get("optimizer"),
         config=OmegaConf.to_container(cfg, resolve=True),
     )
+    if cfg.get("init_from"):
+        if cfg.get("ckpt"):
+            raise InputError("give ckpt (resume a run) or init_from (start from a checkpoint's weights), not both")
+        from eiip.external.init_from import initialize_from
+
+        initialize_from(model, cfg.init_from)
+    return model
 
 
 def build_logger(cfg: DictConfig, run_dir: Path) -> Logger:
