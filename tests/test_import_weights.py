@@ -239,3 +239,72 @@ def test_train_config_init_from_starts_mono_from_an_imported_release(imported: d
     assert torch.count_nonzero(first[:, 3]) == 0
     with pytest.raises(InputError, match="not both"):
         build_model(OmegaConf.merge(cfg, {"ckpt": "last.ckpt"}))
+
+
+def deepfill_v2_variables(seed: int = 0) -> dict[str, "np.ndarray"]:
+    """generative_inpainting inpaint_model.py build_inpaint_net (cnum 48): TF (k, k, in, out) kernels and biases.
+
+    `gen_conv(x, n)` outputs n channels (features + gates), so the next layer sees n // 2; the
+    output convs (3 channels) have no gate; `gen_deconv` nests `<name>/<name>_conv`.
+    """
+    import numpy as np
+
+    c = 48
+
+    def decoder(prefix: str) -> list[tuple]:
+        up = [f"{prefix}{i}_upsample/{prefix}{i}_upsample_conv" for i in (13, 15)]
+        return [(up[0], 3, None, 2 * c), (f"{prefix}14", 3, None, 2 * c), (up[1], 3, None, c),
+                (f"{prefix}16", 3, None, c // 2), (f"{prefix}17", 3, None, 3)]
+
+    def encoder(prefix: str, in_channels: int, widths: tuple[int, ...]) -> list[tuple]:
+        names = [f"{prefix}1", f"{prefix}2_downsample", f"{prefix}3", f"{prefix}4_downsample", f"{prefix}5",
+                 f"{prefix}6", *(f"{prefix}{i}_atrous" for i in range(7, 11))]
+        return [(names[0], 5, in_channels, widths[0])] + [(n, 3, None, w) for n, w in zip(names[1:], widths[1:])]
+
+    coarse = encoder("conv", 5, (c, 2 * c, 2 * c, *[4 * c] * 7)) + [("conv11", 3, None, 4 * c),
+                                                                     ("conv12", 3, None, 4 * c)] + decoder("conv")
+    xconv = encoder("xconv", 3, (c, c, 2 * c, 2 * c, *[4 * c] * 6))
+    pmconv = encoder("pmconv", 3, (c, c, 2 * c, 4 * c, 4 * c, 4 * c))[:6] + [("pmconv9", 3, None, 4 * c),
+                                                                          ("pmconv10", 3, None, 4 * c)]
+    merge = [("allconv11", 3, 4 * c, 4 * c), ("allconv12", 3, None, 4 * c)] + decoder("allconv")
+    rng = np.random.default_rng(seed)
+    variables = {}
+    for branch in (coarse, xconv, pmconv, merge):
+        previous = None
+        for name, k, cin, cout in branch:
+            cin = cin if cin is not None else previous // 2
+            variables[f"inpaint_net/{name}/kernel"] = (rng.standard_normal((k, k, cin, cout)) * 0.02).astype("float32")
+            variables[f"inpaint_net/{name}/bias"] = np.zeros(cout, dtype="float32")
+            previous = cout
+    return variables
+
+
+def test_deepfill_v2_table_has_the_published_parameter_count() -> None:
+    assert sum(v.size for v in deepfill_v2_variables().values()) == 4_052_478
+
+
+def test_deepfill_v2_npz_imports_with_bgr_reversed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+
+    variables = deepfill_v2_variables()
+    kernel = np.zeros_like(variables["inpaint_net/conv1/kernel"])
+    kernel[2, 2, 0, 0] = 1.0  # TF input channel 0 is blue: it reads B into output 0
+    variables["inpaint_net/conv1/kernel"] = kernel
+    variables["inpaint_net/allconv17/bias"] = np.array([0.1, 0.2, 0.3], dtype="float32")  # B, G, R
+    variables["discriminator/sn_patch_gan/conv1/kernel"] = np.zeros((5, 5, 4, 64), dtype="float32")  # not imported
+    np.savez(tmp_path / "deepfill_v2.npz", **variables)
+    out = tmp_path / "deepfill.ckpt"
+    assert main(["import-weights", "--release", "deepfill-v2", "--from", str(tmp_path / "deepfill_v2.npz"),
+                 "--out", str(out)]) == 0, capsys.readouterr().err
+    generator = CheckpointStage(out).module.generator
+    first = generator.coarse[0].conv.weight
+    assert first[0, 2, 2, 2] == 1.0 and torch.count_nonzero(first) == 1  # B is eiip's channel 2
+    assert generator.refine_decoder[-1].conv.bias.tolist() == pytest.approx([0.3, 0.2, 0.1])
+    torch.testing.assert_close(generator.refine_conv[3].conv.weight,
+                               torch.from_numpy(variables["inpaint_net/xconv4_downsample/kernel"]).permute(3, 2, 0, 1))
+
+    del variables["inpaint_net/pmconv9/bias"]
+    np.savez(tmp_path / "broken.npz", **variables)
+    assert main(["import-weights", "--release", "deepfill-v2", "--from", str(tmp_path / "broken.npz"),
+                 "--out", str(tmp_path / "broken.ckpt")]) == 2
+    assert "missing key(s) inpaint_net/pmconv9/bias" in capsys.readouterr().err

@@ -29,7 +29,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
                     "train.py ckpt= or train.py bottleneck=mono init_from=.")
     parser.add_argument("--release", required=True, choices=RELEASES,
                         help="edgeconnect: folder with EdgeModel_gen.pth + InpaintingModel_gen.pth (+ *_dis.pth); "
-                             "gmcnn: the PyTorch <epoch>_net_GM.pth")
+                             "gmcnn: the PyTorch <epoch>_net_GM.pth; deepfill-v2: the TF checkpoint directory "
+                             "(needs TensorFlow) or an .npz of its variables (README)")
     parser.add_argument("--from", dest="source", required=True, metavar="PATH", help="the release's folder or file")
     parser.add_argument("--out", required=True, metavar="CKPT", help="the checkpoint to write")
     parser.add_argument("overrides", nargs="*", metavar="OVERRIDE",

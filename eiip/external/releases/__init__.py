@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from eiip.external.releases import edgeconnect, gmcnn
+from eiip.external.releases import deepfill_v2, edgeconnect, gmcnn
 from eiip.external.releases.checkpoint import Reader, write_checkpoint
 
 RELEASES: dict[str, tuple[str, Reader]] = {
     "edgeconnect": ("edgeconnect", edgeconnect.read),
     "gmcnn": ("gmcnn", gmcnn.read),
+    "deepfill-v2": ("gatedconv", deepfill_v2.read),
 }
 """Release name -> (eiip backbone, reader of its files)."""
 
