@@ -47,8 +47,9 @@ def discriminator_release_name(key: str) -> str:
 
 
 def _solve_v(weight: Tensor, u: Tensor, u_size: int, normalized: Tensor | None) -> tuple[Tensor, Tensor]:
-    """(u, v) for an old-style spectral norm: power iterations from the stored u on the weight viewed
-    as (u_size, -1), v rescaled so that u^T W v equals the stored sigma (weight_orig / weight)."""
+    """(u, v) for an old-style spectral norm: power iterations from the stored u (from ones when its size
+    differs: PyTorch 0.4 normalized transposed convs along dim 0) on the weight viewed as (u_size, -1),
+    v rescaled so that u^T W v equals the stored sigma (weight_orig / weight) when it is given."""
     matrix = (weight if weight.shape[0] == u_size else weight.transpose(0, 1)).reshape(u_size, -1).double()
     u = u.double() if u.numel() == u_size else torch.ones(u_size, dtype=torch.float64)
     for _ in range(_POWER_ITERATIONS):
@@ -66,11 +67,11 @@ def modernize_spectral_norm(state: dict[str, Tensor], target: dict[str, Tensor])
     u_sizes = {release_name(key): value.numel() for key, value in target.items() if key.endswith("._u")}
     for key in [k for k in state if k.endswith(".weight_orig")]:
         prefix = key[: -len("orig")]
-        if prefix + "v" in state or prefix + "u" not in u_sizes:
-            continue
+        if prefix + "v" in state or prefix + "u" not in state or prefix + "u" not in u_sizes:
+            continue  # modern, or not a layer of ours: the key check reports it
         normalized = state.pop(prefix[:-1], None)
-        state[prefix + "u"], state[prefix + "v"] = _solve_v(state[key], state.get(prefix + "u", torch.ones(0)),
-                                                            u_sizes[prefix + "u"], normalized)
+        state[prefix + "u"], state[prefix + "v"] = _solve_v(state[key], state[prefix + "u"], u_sizes[prefix + "u"],
+                                                            normalized)
     return state
 
 
