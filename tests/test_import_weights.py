@@ -21,10 +21,11 @@ from eiip.external.releases import RELEASES as RELEASE_READERS
 from eiip.external.releases import import_release
 from eiip.external.releases.checkpoint import train_config
 from eiip.external.releases.edgeconnect import modernize_spectral_norm, release_name
-from eiip.external.training import build_model
+from eiip.external.training import build_model, train
 from eiip.io import read_image
 from eiip.pipeline import CheckpointStage
 from test_inpaint_cli import photo_files
+from test_train import sample_shards, small_run  # noqa: F401  (sample_shards: a fixture)
 
 # ---------------------------------------------------------------------------------------------
 # The releases' layers, transcribed from their code: (name, in, out, kernel, bias, spectral, transposed)
@@ -326,3 +327,12 @@ def test_deepfill_v2_npz_imports_with_bgr_reversed(tmp_path: Path, capsys: pytes
     assert main(["import-weights", "--release", "deepfill-v2", "--from", str(tmp_path / "broken.npz"),
                  "--out", str(tmp_path / "broken.ckpt")]) == 2
     assert "missing key(s) inpaint_net/pmconv9/bias" in capsys.readouterr().err
+
+
+def test_train_py_starts_a_mono_run_from_an_rgb_run(sample_shards: Path, tmp_path: Path) -> None:
+    """`train.py bottleneck=mono init_from=<rgb last.ckpt>` end to end (small GatedConv runs)."""
+    rgb = train(small_run("gatedconv", "rgb", sample_shards), tmp_path / "rgb")
+    mono = train(small_run("gatedconv", "mono", sample_shards, f"init_from={rgb}"), tmp_path / "mono")
+    checkpoint = torch.load(mono, map_location="cpu", weights_only=True)
+    assert checkpoint["global_step"] == 2
+    assert checkpoint["hyper_parameters"]["config"]["init_from"] == str(rgb)
