@@ -222,9 +222,11 @@ def test_a_pickled_object_is_refused(tmp_path: Path) -> None:
         import_release("edgeconnect", tmp_path, tmp_path / "x.ckpt")
 
 
-TINY = {"gmcnn": {"cnum": 4}, "edgeconnect": {"residual_blocks": 1}, "gatedconv": {"cnum": 8}}
-TOLERANCE = {"gmcnn": 1e-5, "edgeconnect": 1e-2, "gatedconv": 2e-2}
-"""GMCNN's head is linear before its clamp (exact); EdgeConnect's and DeepFill's go through tanh."""
+TINY = {"gmcnn": {"cnum": 4}, "edgeconnect": {"residual_blocks": 1}, "gatedconv": {"cnum": 8},
+        "hifill": {"cnum": 4, "low_res": 64, "coarse_size": 64, "bottleneck_size": 16}}
+TOLERANCE = {"gmcnn": 1e-5, "edgeconnect": 1e-2, "gatedconv": 2e-2, "hifill": 0.1}
+"""GMCNN's head is linear before its clamp (exact); EdgeConnect's and DeepFill's go through tanh; HiFill's
+mono refinement input has the coarse prediction in the (zero-weighted) mono channel, not in RGB."""
 
 
 @pytest.mark.parametrize("backbone", sorted(TINY))
@@ -238,9 +240,10 @@ def test_init_from_gives_the_monochrome_of_the_rgb_model(tmp_path: Path, backbon
     torch.save({"state_dict": rgb.state_dict(), "hyper_parameters": dict(rgb.hparams)}, tmp_path / "rgb.ckpt")
     mono = ExternalInpainter(backbone=backbone, bottleneck="mono", generator=TINY[backbone]).eval()
     initialize_from(mono, tmp_path / "rgb.ckpt")
-    image = load_sample_photo("astronaut", 32)[None]
-    hole = torch.zeros(1, 1, 32, 32)
-    hole[..., 8:20, 10:24] = 1.0
+    size = 64 if backbone == "hifill" else 32
+    image = load_sample_photo("astronaut", size)[None]
+    hole = torch.zeros(1, 1, size, size)
+    hole[..., size // 4: size // 2, size // 3: 3 * size // 4] = 1.0
     with torch.no_grad():
         expected = rgb_to_mono(rgb(image, hole))
         got = mono(image, hole)

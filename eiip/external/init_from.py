@@ -4,7 +4,8 @@ Every tensor is copied; where the bottlenecks' shapes differ (`adapt`), the rgb 
 so that the mono model starts from the rgb model's behaviour:
 
 * extra input channels (the monochrome, and a mask where the rgb model has none), which eiip
-  places right after RGB (index 3), get zero weights: the mono model first ignores them;
+  places right after RGB (index 3), get zero weights (dim 1, or dim 0 of a depthwise conv such
+  as HiFill's gates, zero bias too): the mono model first ignores them;
 * an RGB output (3 -> 1 along dim 0: the last conv's weight and bias) is combined with the
   monochrome weights 0.30/0.59/0.11 (`eiip.color.MONO_WEIGHTS`), so its output is the
   monochrome of the rgb model's (exactly before the final nonlinearity);
@@ -41,9 +42,12 @@ def adapt(name: str, source: Tensor, target: Tensor) -> Tensor:
     weights = torch.tensor(MONO_WEIGHTS, dtype=source.dtype)
     if differing == [0] and (source.shape[0], target.shape[0]) == (_RGB, 1):
         return torch.tensordot(weights, source, dims=1).unsqueeze(0).to(target.dtype)
-    if differing == [1] and target.shape[1] > source.shape[1] >= _RGB:
-        extra = source.new_zeros(source.shape[0], target.shape[1] - source.shape[1], *source.shape[2:])
-        return torch.cat((source[:, :_RGB], extra, source[:, _RGB:]), dim=1).to(target.dtype)
+    dim = differing[0] if len(differing) == 1 else None
+    if dim in (0, 1) and target.shape[dim] > source.shape[dim] >= _RGB:
+        head, tail = source.split((_RGB, source.shape[dim] - _RGB), dim=dim)
+        shape = list(source.shape)
+        shape[dim] = target.shape[dim] - source.shape[dim]
+        return torch.cat((head, source.new_zeros(shape), tail), dim=dim).to(target.dtype)
     if differing == [1] and source.shape[1] - target.shape[1] == _RGB - 1:
         return torch.cat((source[:, :_RGB].sum(1, keepdim=True), source[:, _RGB:]), dim=1).to(target.dtype)
     raise ValueError(f"{name}: cannot map shape {tuple(source.shape)} to {tuple(target.shape)}")
