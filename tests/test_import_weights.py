@@ -212,6 +212,15 @@ def test_a_missing_key_or_wrong_shape_is_one_clear_line(tmp_path: Path, damage: 
     assert expected in err
 
 
+@pytest.mark.parametrize("override", ["bottleneck=mono", "nope=1"])
+def test_an_override_that_cannot_hold_the_release_is_one_line(tmp_path: Path, override: str,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["import-weights", "--release", "gmcnn", "--from", str(tmp_path / "x.pth"), "--out",
+                 str(tmp_path / "x.ckpt"), override])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error: ")
+
+
 class Payload:
     """Not a tensor: unpickling it would run code that weights_only refuses."""
 
