@@ -26,3 +26,6 @@ CLASSICAL_METHODS: tuple[str, ...] = ("telea", "ns")
 
 MASK_KINDS: tuple[str, ...] = ("freeform", "rect", "mixed")
 """Kinds of generated hole masks (`eiip.masks`)."""
+
+RELEASES: tuple[str, ...] = ("edgeconnect", "gmcnn", "deepfill-v2")
+"""Official releases whose pretrained weights `eiip import-weights` converts (`eiip.external.releases`)."""

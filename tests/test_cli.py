@@ -230,7 +230,8 @@ def test_help_and_argument_errors_import_no_torch() -> None:
     """`eiip --help`, a subcommand's help and argument errors are instant: the parsers need no torch."""
     cases = [(["--help"], 0), (["colorize", "--help"], 0), (["inpaint", "--help"], 0), (["study", "tally", "--help"], 0),
              (["colorize", "--colorizer", "nope"], 2), (["masks", "--n", "0"], 2), (["colorize", "--hint", "1,2"], 2),
-             (["colorize", "--image", "a.png", "--input-dir", "d"], 2), (["recolor", "--image", "a.png"], 2)]
+             (["colorize", "--image", "a.png", "--input-dir", "d"], 2), (["recolor", "--image", "a.png"], 2),
+             (["import-weights", "--help"], 0), (["import-weights", "--release", "nope", "--from", "a", "--out", "b"], 2)]
     script = _NO_TORCH_SCRIPT.format(cases=repr(cases))
     process = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
                              cwd=REPOSITORY)

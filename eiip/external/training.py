@@ -38,7 +38,7 @@ def without_pretrained_losses(backbone: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_model(cfg: DictConfig) -> ExternalInpainter:
-    """The external-stage module; the whole resolved config is stored in its checkpoints."""
+    """The external-stage module (weights from `init_from` when set); the resolved config is stored in its checkpoints."""
     backbone = OmegaConf.to_container(cfg.backbone, resolve=True)
     if backbone.get("classical"):
         raise InputError(f"backbone={backbone['name']} is learning-free (eval.py / eiip inpaint only): nothing to train")
@@ -47,7 +47,7 @@ def build_model(cfg: DictConfig) -> ExternalInpainter:
         if rank_zero_only.rank == 0:
             print(f"pretrained_losses=false: no {', '.join(sorted(PRETRAINED_TERMS))} term in any stage "
                   "(no ImageNet weights needed)")
-    return ExternalInpainter(
+    model = ExternalInpainter(
         backbone=backbone["name"],
         bottleneck=cfg.bottleneck.name,
         generator=backbone.get("generator"),
@@ -59,6 +59,13 @@ def build_model(cfg: DictConfig) -> ExternalInpainter:
         critic_steps=backbone["critic_steps"],
         config=OmegaConf.to_container(cfg, resolve=True),
     )
+    if cfg.get("init_from"):
+        if cfg.get("ckpt"):
+            raise InputError("give ckpt (resume a run) or init_from (start from a checkpoint's weights), not both")
+        from eiip.external.init_from import initialize_from
+
+        initialize_from(model, cfg.init_from)
+    return model
 
 
 def build_logger(cfg: DictConfig, run_dir: Path) -> Logger:

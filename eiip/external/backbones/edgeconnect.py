@@ -266,6 +266,10 @@ def build_edgeconnect(spec: BottleneckSpec, **options: object) -> EdgeConnect:
 
 _RELEASE_SN = re.compile(r"\.weight_(orig|u|v)$")
 
+RELEASE_SPECTRAL_NAMES: dict[str, str] = {"orig": "parametrizations.weight.original",
+                                          "u": "parametrizations.weight.0._u", "v": "parametrizations.weight.0._v"}
+"""Release spectral-norm suffix `weight_<x>` -> this module's parametrization key."""
+
 
 def convert_release_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Map a release generator state dict (`{'generator': ...}` contents) to this module's keys.
@@ -274,13 +278,11 @@ def convert_release_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torc
     (`weight_orig`, `weight_u`, `weight_v`) to the parametrization's keys. Load the result into
     `EdgeGenerator()` / `InpaintGenerator()` (the release's rgb configuration).
     """
-    names = {"orig": "parametrizations.weight.original", "u": "parametrizations.weight.0._u",
-             "v": "parametrizations.weight.0._v"}
     converted: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         key = key.removeprefix("module.")
         match = _RELEASE_SN.search(key)
         if match:
-            key = key[: match.start()] + "." + names[match.group(1)]
+            key = key[: match.start()] + "." + RELEASE_SPECTRAL_NAMES[match.group(1)]
         converted[key] = value
     return converted
