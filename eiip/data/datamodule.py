@@ -5,13 +5,13 @@ a disjoint subset of its rank's shards (`wds.split_by_worker`), so no sample is 
 pass. Training streams are endless (each worker cycles over its shards, reshuffled every pass), so
 every rank runs exactly `trainer.max_steps` steps, as DDP needs; a resumed run restarts the stream. Training samples get random crops, flips
 and masks; validation and test samples get a deterministic center crop and a mask seeded by the
-sample key, so every run and every backbone sees the same validation masks.
+sample key, so every run and every backbone sees the same validation masks. Samples without a
+decodable image are skipped and counted (`eiip.data.skipping`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +21,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import webdataset as wds
-from PIL import Image
 from torch.utils.data import get_worker_info
 
 from eiip.data.shards import read_shard_index
+from eiip.data.skipping import SkipCounter, load_image
 from eiip.data.transforms import eval_transform, train_transform
 from eiip.masks import generate_mask
 
@@ -46,13 +46,6 @@ def _world() -> tuple[int, int]:
 def _key_seed(key: str, seed: int) -> list[int]:
     digest = hashlib.sha256(key.encode()).digest()
     return [seed, int.from_bytes(digest[:8], "little")]
-
-
-def decode_sample_image(sample: dict) -> Image.Image:
-    for extension in ("jpg", "png", "jpeg", "webp", "bmp", "tif", "tiff", "ppm", "pgm", "gif"):
-        if extension in sample:
-            return Image.open(io.BytesIO(sample[extension]))
-    raise KeyError(f"sample {sample.get('__key__')} has no image entry (keys: {sorted(sample)})")
 
 
 class _ShardCycle:
@@ -86,8 +79,10 @@ class _Augment:
     def __call__(self, sample: dict) -> dict:
         key = sample["__key__"]
         rng = self._train_rng() if self.train else np.random.default_rng(_key_seed(key, self.seed))
-        with decode_sample_image(sample) as image:
-            tensor = train_transform(image, self.size, rng) if self.train else eval_transform(image, self.size)
+        if self.train:
+            tensor = load_image(sample, lambda image: train_transform(image, self.size, rng))
+        else:
+            tensor = load_image(sample, lambda image: eval_transform(image, self.size))
         hole = generate_mask(self.masks.kind, *self.size, rng, ratio=self.masks.ratio)
         return {"image": tensor, "hole": torch.from_numpy(hole)[None].float(), "key": key}
 
@@ -136,7 +131,9 @@ class InpaintingDataModule(L.LightningDataModule):
                        wds.shuffle(self.shuffle_buffer, seed=self.seed * 7919 + rank)]
         else:
             stages += [wds.tarfile_to_samples()]
-        stages += [wds.map(_Augment(size, self.masks, train, self.seed)), wds.batched(self.batch_size, partial=not train)]
+        skips = SkipCounter()  # undecodable samples are skipped, counted and reported in the batches
+        stages += [wds.map(_Augment(size, self.masks, train, self.seed), handler=skips), wds.map(skips.stamp),
+                   wds.batched(self.batch_size, partial=not train)]
         return wds.WebLoader(wds.DataPipeline(*stages), batch_size=None, num_workers=workers,
                              persistent_workers=workers > 0)
 

@@ -8,6 +8,7 @@ resumed run pairs them exactly as the interrupted one did.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +17,8 @@ import numpy as np
 import torch
 import webdataset as wds
 
-from eiip.data.datamodule import decode_sample_image
 from eiip.data.shards import read_shard_index
+from eiip.data.skipping import UndecodableSample, load_image
 from eiip.data.transforms import eval_transform
 from eiip.io import InputError
 from eiip.masks import INDEX_NAME, generate_masks, load_mask_set, save_mask_set
@@ -40,10 +41,18 @@ def split_size(root: str | Path, split: str) -> int:
     return int(index["counts"][split])
 
 
-def iter_split(root: str | Path, split: str, size: tuple[int, int], positions: Sequence[int]) -> Iterator[TestImage]:
+def iter_split(
+    root: str | Path,
+    split: str,
+    size: tuple[int, int],
+    positions: Sequence[int],
+    skipped: dict[int, str] | None = None,
+) -> Iterator[TestImage]:
     """The images of `split` at `positions`, in split order, resized to cover `size` and center-cropped.
 
-    Only those images are decoded, and reading stops after the last one.
+    Only those images are decoded, and reading stops after the last one. A sample without a decodable
+    image keeps its position but is not yielded: its key is added to `skipped` (by position), or its
+    UndecodableSample raised when `skipped` is None.
     """
     index = read_shard_index(root)
     shards = [str(Path(root) / name) for name in index["shards"].get(split, [])]
@@ -55,8 +64,15 @@ def iter_split(root: str | Path, split: str, size: tuple[int, int], positions: S
         if position > last:
             return
         if position in wanted:
-            with decode_sample_image(sample) as image:
-                yield TestImage(position, sample["__key__"], eval_transform(image, size))
+            try:
+                image = load_image(sample, lambda image: eval_transform(image, size))
+            except UndecodableSample as error:
+                if skipped is None:
+                    raise
+                warnings.warn(f"skipped an undecodable {error}", stacklevel=2)
+                skipped[position] = sample["__key__"]
+                continue
+            yield TestImage(position, sample["__key__"], image)
 
 
 def default_mask_root() -> Path:

@@ -214,18 +214,24 @@ def _evaluate_share(ranks: Ranks, cfg: DictConfig, run_dir: Path, device: torch.
     mine = ranks.share(todo)
     store = ResultsStore(run_dir, ranks.rank)
     label = "eval" if ranks.world_size == 1 else f"eval (rank 0 of {ranks.world_size})"
+    skipped: dict[int, str] = {}
     with tqdm(total=len(mine), desc=label, unit="image", disable=not (cfg.progress and ranks.is_main)) as progress:
-        images = iter_split(setup.data["root"], cfg.split, tuple(setup.data["test_size"]), mine)
+        images = iter_split(setup.data["root"], cfg.split, tuple(setup.data["test_size"]), mine, skipped)
         for batch in _batches(images, setup.batch_size):
             store.append(_evaluate_batch(setup, metrics, batch, run_dir, cfg.save_images))
             progress.update(len(batch))
+    store.record_skipped(skipped)
     return metrics.lpips_unavailable
 
 
 def _merge_and_report(cfg: DictConfig, run_dir: Path, lpips_note: str | None) -> dict[str, Any]:
     """results.csv from every rank's part (and earlier runs'), the summary files and the W&B run."""
-    rows = ResultsStore(run_dir).merge()
+    store = ResultsStore(run_dir)
+    rows = store.merge()
     summary = summarize([{name: row[name] for name in ("hole_ratio", *METRIC_COLUMNS)} for row in rows])
+    summary["skipped"] = store.take_skipped()  # samples without a decodable image
+    if summary["skipped"]:
+        print(f"skipped {len(summary['skipped'])} undecodable sample(s); listed in summary.json", file=sys.stderr)
     write_summary(run_dir, summary, lpips_note=lpips_note)
     if cfg.logger.kind == "wandb":
         log_to_wandb(cfg, run_dir, rows, summary)
