@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from itertools import islice
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from torch.utils.data import get_worker_info
 from eiip.data.shards import read_shard_index
 from eiip.data.skipping import SkipCounter, load_image
 from eiip.data.transforms import eval_transform, train_transform
+from eiip.errors import InputError
 from eiip.masks import generate_mask
 
 
@@ -88,11 +90,17 @@ class _Augment:
 
 
 class InpaintingDataModule(L.LightningDataModule):
-    """Shards under `root` (written by `eiip shard`: `{split}-NNNNNN.tar` and `index.json`)."""
+    """Shards under `root` (written by `eiip shard`: `{split}-NNNNNN.tar` and `index.json`), or any
+    WebDataset shards named per split by `train_shards`, `val_shards`, `test_shards`.
+
+    A shard list is written the way WebDataset users write it: a brace pattern
+    (`/data/places2/train-{000000..000099}.tar`), `pipe:` commands or URLs, several joined by `::`, or a
+    list of those; webdataset expands and opens them. A split without a list comes from `root`'s index.
+    """
 
     def __init__(
         self,
-        root: str,
+        root: str | None = None,
         train_size: tuple[int, int] = (256, 256),
         test_size: tuple[int, int] = (256, 256),
         masks: MaskSettings | dict | None = None,
@@ -100,9 +108,13 @@ class InpaintingDataModule(L.LightningDataModule):
         num_workers: int = 4,
         shuffle_buffer: int = 1000,
         seed: int = 0,
+        train_shards: str | list[str] | None = None,
+        val_shards: str | list[str] | None = None,
+        test_shards: str | list[str] | None = None,
     ) -> None:
         super().__init__()
-        self.root = Path(root)
+        self.root = None if root is None else Path(root)
+        self.shard_lists = {"train": train_shards, "val": val_shards, "test": test_shards}
         self.train_size, self.test_size = tuple(train_size), tuple(test_size)
         if not isinstance(masks, MaskSettings):
             settings = dict(masks or {})
@@ -114,10 +126,32 @@ class InpaintingDataModule(L.LightningDataModule):
 
     def index(self) -> dict:
         """The shard index written by `eiip shard`."""
+        if self.root is None:
+            raise InputError("no data.root with an eiip shard index, and no shard list for this split "
+                             "(data.train_shards / val_shards / test_shards)")
         return read_shard_index(self.root)
 
+    def shard_urls(self, split: str) -> list[str]:
+        """The split's shards: its shard list expanded by webdataset, or the shards of the index under `root`."""
+        listed = self.shard_lists.get(split)
+        if listed:
+            patterns = [listed] if isinstance(listed, str) else list(listed)
+            return [url for pattern in patterns for url in wds.shardlists.expand_urls(pattern)]
+        return [str(self.root / name) for name in self.index()["shards"].get(split, [])]
+
+    def split_size(self, split: str, limit: int | None = None) -> int:
+        """Samples in `split`: the index's count, or (for a shard list) counted by reading the shards, up to `limit`."""
+        if self.shard_lists.get(split):
+            samples = wds.DataPipeline(wds.SimpleShardList(self.shard_urls(split)), wds.tarfile_to_samples())
+            return sum(1 for _ in islice(samples, limit))
+        counts = self.index()["counts"]
+        if split not in counts:
+            raise InputError(f"split {split!r} not in the shard index of {self.root} (has {sorted(counts)})")
+        count = int(counts[split])
+        return count if limit is None else min(count, limit)
+
     def _loader(self, split: str, train: bool) -> wds.WebLoader:
-        shards = [str(self.root / name) for name in self.index()["shards"][split]]
+        shards = self.shard_urls(split)
         rank, world = _world()
         if len(shards) < world:
             raise ValueError(f"{split}: {len(shards)} shard(s) cannot be split over {world} ranks; "

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from eiip.color import composite, rgb_to_mono
 from eiip.colorize import Colorizer, colorize_batch, get_colorizer, resolved_settings
-from eiip.evaluation.data import TestImage, iter_split, load_or_create_mask_set, split_size
+from eiip.evaluation.data import TestImage, iter_split, load_or_create_mask_set
 from eiip.evaluation.distributed import Ranks, launched_ranks, process_group, spawn
 from eiip.evaluation.naming import register_resolver
 from eiip.evaluation.report import log_to_wandb, read_summary, write_summary
@@ -36,6 +36,7 @@ class EvalSetup:
     colorizer_name: str
     batch_size: int
     data: dict[str, Any]
+    shards: list[str]  # of the evaluated split, in order
     count: int  # images evaluated: the split's first `count` (all of it, or max_images)
     masks: list
     mask_set: Path
@@ -82,11 +83,10 @@ def build_setup(cfg: DictConfig, device: torch.device) -> EvalSetup:
     data = _data_config(cfg, stage)
     module = _datamodule(data)
     size = tuple(module.test_size)
-    count = split_size(module.root, cfg.split)
-    if cfg.max_images is not None:
-        count = min(count, int(cfg.max_images))
+    shards = module.shard_urls(cfg.split)
+    count = module.split_size(cfg.split, None if cfg.max_images is None else int(cfg.max_images))
     if count == 0:
-        raise InputError(f"the {cfg.split!r} split of {module.root} is empty")
+        raise InputError(f"the {cfg.split!r} split of {module.root or shards} is empty")
     ratio = tuple(cfg.masks.ratio) if cfg.masks.ratio is not None else None
     masks, mask_path = load_or_create_mask_set(cfg.mask_set, kind=cfg.masks.kind, size=size, count=count,
                                                seed=cfg.seed, ratio=ratio)
@@ -96,9 +96,9 @@ def build_setup(cfg: DictConfig, device: torch.device) -> EvalSetup:
         if cfg.colorizer.get("internal", False):
             options |= {"seed": cfg.seed, "device": device}
         colorizer = get_colorizer(cfg.colorizer.name, **options)
-    data |= {"root": str(module.root), "test_size": list(size)}
+    data |= {"root": None if module.root is None else str(module.root), "test_size": list(size)}
     return EvalSetup(stage, colorizer, cfg.colorizer.name if colorizer else "none (rgb output)",
-                     int(cfg.colorizer.get("batch_size", 1)), data, count, masks, mask_path, device)
+                     int(cfg.colorizer.get("batch_size", 1)), data, shards, count, masks, mask_path, device)
 
 
 def settings_record(cfg: DictConfig, setup: EvalSetup) -> dict[str, Any]:
@@ -110,7 +110,8 @@ def settings_record(cfg: DictConfig, setup: EvalSetup) -> dict[str, Any]:
     return {
         "ckpt": str(Path(cfg.ckpt).expanduser().resolve()) if cfg.ckpt else None,
         "backbone": cfg.backbone.name if cfg.get("backbone") else None,
-        "data": {k: setup.data.get(k) for k in ("name", "root", "test_size")},
+        "data": {k: setup.data.get(k) for k in ("name", "root", "test_size")}
+                | ({"shards": listed} if (listed := setup.data.get(f"{cfg.split}_shards")) else {}),
         "split": cfg.split,
         "mask_set": str(setup.mask_set.resolve()),
         "colorizer": colorizer_record,
@@ -216,7 +217,7 @@ def _evaluate_share(ranks: Ranks, cfg: DictConfig, run_dir: Path, device: torch.
     label = "eval" if ranks.world_size == 1 else f"eval (rank 0 of {ranks.world_size})"
     skipped: dict[int, str] = {}
     with tqdm(total=len(mine), desc=label, unit="image", disable=not (cfg.progress and ranks.is_main)) as progress:
-        images = iter_split(setup.data["root"], cfg.split, tuple(setup.data["test_size"]), mine, skipped)
+        images = iter_split(setup.shards, tuple(setup.data["test_size"]), mine, skipped)
         for batch in _batches(images, setup.batch_size):
             store.append(_evaluate_batch(setup, metrics, batch, run_dir, cfg.save_images))
             progress.update(len(batch))
