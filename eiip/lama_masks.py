@@ -46,6 +46,8 @@ class Boxes:
 
 @dataclass(frozen=True)
 class Preset:
+    """One `random_{size_class}_{size}.yaml`: its strokes and, when it has `box_proba` > 0, its boxes."""
+
     strokes: Strokes
     boxes: Boxes | None  # None: strokes only (thin)
 
