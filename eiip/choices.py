@@ -24,8 +24,11 @@ FAST_ENSEMBLE = 8
 CLASSICAL_METHODS: tuple[str, ...] = ("telea", "ns")
 """OpenCV inpainting methods of `eiip.pipeline.ClassicalStage`."""
 
-MASK_KINDS: tuple[str, ...] = ("freeform", "rect", "mixed")
+MASK_KINDS: tuple[str, ...] = ("freeform", "rect", "mixed", "lama-thin", "lama-medium", "lama-thick")
 """Kinds of generated hole masks (`eiip.masks`)."""
 
 RELEASES: tuple[str, ...] = ("edgeconnect", "gmcnn", "deepfill-v2")
 """Official releases whose pretrained weights `eiip import-weights` converts (`eiip.external.releases`)."""
+
+NVIDIA_HOLE_COLORS: tuple[str, ...] = ("white", "black")
+"""Colours that can mark the holes of imported NVIDIA irregular masks (`eiip.nvidia_masks`)."""

@@ -5,7 +5,8 @@ Every generator draws only from the `numpy.random.Generator` it is given, so the
 gives the same mask bit for bit.
 
 Kinds: "freeform" (the brush strokes of GatedConv / DeepFill v2, Yu et al. 2019, Algorithm 1),
-"rect" (one axis-aligned box) and "mixed" (each mask is freeform or rect with probability 0.5).
+"rect" (one axis-aligned box), "mixed" (each mask is freeform or rect with probability 0.5) and
+"lama-thin", "lama-medium", "lama-thick" (LaMa's evaluation masks, `eiip.lama_masks`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tqdm import tqdm
 
 from eiip.choices import MASK_KINDS as KINDS
 from eiip.io import write_mask
+from eiip.lama_masks import lama_mask
 
 RECT_AREA_RANGE: tuple[float, float] = (0.1, 0.5)
 """Range of the box's area ratio (drawn uniformly) for a "rect" mask without a target ratio."""
@@ -159,7 +161,7 @@ def generate_mask(
     rng: np.random.Generator,
     ratio: tuple[float, float] | None = None,
 ) -> np.ndarray:
-    """One mask of `kind` ("freeform", "rect" or "mixed"), with hole_ratio in `ratio` if given.
+    """One mask of `kind` (see KINDS), with hole_ratio in `ratio` if given.
 
     Without `ratio`, "freeform" is the plain DeepFill v2 algorithm and "rect" a box with area
     ratio uniform in RECT_AREA_RANGE. With `ratio=(lo, hi)` masks are redrawn until their ratio
@@ -169,6 +171,8 @@ def generate_mask(
         raise ValueError(f"unknown mask kind {kind!r}; valid kinds: {', '.join(KINDS)}")
     _check_size(height, width)
     bounds = None if ratio is None else _check_ratio(ratio)
+    if kind.startswith("lama-"):
+        return lama_mask(kind.removeprefix("lama-"), height, width, rng, ratio=bounds, attempts=MAX_ATTEMPTS)
     if kind == "mixed":
         kind = "freeform" if rng.random() < 0.5 else "rect"
     if bounds is None:
@@ -226,10 +230,15 @@ def save_mask_set(
     masks: list[np.ndarray],
     *,
     kind: str,
-    seed: int,
+    seed: int | None,
     ratio: tuple[float, float] | None = None,
+    details: list[dict] | None = None,
+    meta: dict | None = None,
 ) -> Path:
-    """Write masks as 00000.png, 00001.png, ... (white = hole) and then index.json; return the index path."""
+    """Write masks as 00000.png, 00001.png, ... (white = hole) and then index.json; return the index path.
+
+    `details` adds fields to each mask's index entry, `meta` to the index itself.
+    """
     if not masks:
         raise ValueError("cannot save an empty mask set")
     height, width = masks[0].shape
@@ -241,7 +250,7 @@ def save_mask_set(
     for i, mask in enumerate(masks):
         name = f"{i:05d}.png"
         write_mask(directory / name, mask)
-        entries.append({"file": name, "hole_ratio": round(hole_ratio(mask), 6)})
+        entries.append({"file": name, "hole_ratio": round(hole_ratio(mask), 6), **(details[i] if details else {})})
     index = {
         "kind": kind,
         "seed": seed,
@@ -249,6 +258,7 @@ def save_mask_set(
         "height": height,
         "width": width,
         "count": len(masks),
+        **(meta or {}),
         "masks": entries,
     }
     index_path = directory / INDEX_NAME

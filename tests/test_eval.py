@@ -7,10 +7,12 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
+from PIL import Image
 
 from eiip.cli import main as eiip_main
 from eiip.data.sample_shards import ensure_sample_shards
@@ -181,6 +183,28 @@ def test_a_mask_set_from_eiip_masks_is_used_and_its_size_checked(sample_shards: 
     with pytest.raises(InputError, match="64x64"):
         runner.evaluate(compose_eval(sample_shards, "backbone=telea", "colorizer=mean", "logger=csv",
                                      f"mask_set={small}"), tmp_path / "run2")
+
+
+def test_standard_mask_sets_evaluate(sample_shards: Path, tmp_path: Path) -> None:
+    lama = tmp_path / "lama"
+    assert eiip_main(["masks", "--out", str(lama), "--kind", "lama-thin", "--n", "2", "--size", "128x128",
+                      "--quiet"]) == 0
+    release = tmp_path / "release"
+    release.mkdir()
+    for i, rows in enumerate((60, 100)):  # black holes on white, at twice the test size
+        pixels = np.full((256, 256), 255, np.uint8)
+        pixels[:rows] = 0
+        Image.fromarray(pixels).save(release / f"{i:05d}.png")
+    nvidia = tmp_path / "nvidia"
+    assert eiip_main(["masks", "--import-nvidia", str(release), "--out", str(nvidia), "--size", "128x128",
+                      "--hole-color", "black"]) == 0
+    for masks in (lama, nvidia):
+        runner.evaluate(compose_eval(sample_shards, "backbone=telea", "colorizer=mean", "logger=csv",
+                                     "save_images=false", f"mask_set={masks}"), tmp_path / masks.name / "run")
+        index = json.loads((masks / "index.json").read_text())
+        ratios = [float(row["hole_ratio"]) for row in read_rows(tmp_path / masks.name / "run")]
+        assert ratios == pytest.approx([entry["hole_ratio"] for entry in index["masks"]], abs=1e-4)
+    assert [entry["bin"] for entry in index["masks"]] == ["0.2-0.3", "0.3-0.4"]
 
 
 def test_a_given_mask_set_smaller_than_the_split_is_cycled_and_max_images_honoured(

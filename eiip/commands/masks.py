@@ -1,4 +1,4 @@
-"""`eiip masks`: a reproducible, fixed evaluation set of hole masks with its index."""
+"""`eiip masks`: a reproducible, fixed evaluation set of hole masks with its index, generated or imported."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import re
 from pathlib import Path
 
-from eiip.choices import MASK_KINDS
+from eiip.choices import MASK_KINDS, NVIDIA_HOLE_COLORS
 from eiip.errors import InputError
 
 _SIZE_PATTERN = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
@@ -51,6 +51,15 @@ def _describe_ratio(ratio: tuple[float, float] | None) -> str:
     return "any hole ratio" if ratio is None else f"hole ratio {100 * ratio[0]:g}-{100 * ratio[1]:g}%"
 
 
+def _import_nvidia(args: argparse.Namespace, out: Path) -> int:
+    from eiip.nvidia_masks import import_nvidia_masks
+
+    counts = import_nvidia_masks(args.import_nvidia, out, args.size, args.hole_color)
+    bins = ", ".join(f"{label or 'outside'}: {n}" for label, n in sorted(counts.items(), key=lambda c: c[0] or "~"))
+    print(f"imported {sum(counts.values())} NVIDIA masks at {args.size[0]}x{args.size[1]} ({bins}) to {out}")
+    return 0
+
+
 def _run_masks(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -59,6 +68,10 @@ def _run_masks(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"output path exists and is not a folder: {out}")
+    if args.import_nvidia is not None:
+        return _import_nvidia(args, out)
+    if args.n is None:
+        raise InputError("--n is required unless --import-nvidia is given")
     height, width = args.size
     masks = generate_masks(args.kind, args.n, height, width, args.seed, args.ratio, progress=not args.quiet)
     save_mask_set(out, masks, kind=args.kind, seed=args.seed, ratio=args.ratio)
@@ -72,11 +85,16 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     """Register `masks`."""
     masks = commands.add_parser("masks", help="write a reproducible evaluation set of hole masks with its index")
     masks.add_argument("--out", required=True, help="output folder for 00000.png, 00001.png, ... and index.json")
-    masks.add_argument("--n", type=parse_count, required=True, help="number of masks (>= 1)")
+    masks.add_argument("--n", type=parse_count, help="number of masks (>= 1); required unless --import-nvidia")
     masks.add_argument("--size", type=parse_size, required=True, metavar="HxW", help="mask size, e.g. 256x256")
     masks.add_argument("--kind", choices=MASK_KINDS, default="freeform", help="default: freeform")
     masks.add_argument("--ratio", type=parse_ratio, default=None, metavar="LO-HI",
                        help="hole-ratio range, as fractions (0.2-0.4) or percents (20-40%%); default: unconstrained")
     masks.add_argument("--seed", type=int, default=0, help="seed of the set (default 0); mask i does not depend on --n")
+    masks.add_argument("--import-nvidia", metavar="DIR",
+                       help="import the NVIDIA irregular-mask test set (Liu et al. 2018) in DIR instead, resized to "
+                            "--size and binned by hole ratio")
+    masks.add_argument("--hole-color", choices=NVIDIA_HOLE_COLORS, default="white",
+                       help="colour of the holes in the --import-nvidia PNGs (default: white)")
     masks.add_argument("--quiet", action="store_true", help="no progress bar")
     masks.set_defaults(run=_run_masks)

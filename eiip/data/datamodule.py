@@ -5,14 +5,15 @@ a disjoint subset of its rank's shards (`wds.split_by_worker`), so no sample is 
 pass. Training streams are endless (each worker cycles over its shards, reshuffled every pass), so
 every rank runs exactly `trainer.max_steps` steps, as DDP needs; a resumed run restarts the stream. Training samples get random crops, flips
 and masks; validation and test samples get a deterministic center crop and a mask seeded by the
-sample key, so every run and every backbone sees the same validation masks.
+sample key, so every run and every backbone sees the same validation masks. Samples without a
+decodable image are skipped and counted (`eiip.data.skipping`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Iterator
+from itertools import islice
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +22,12 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import webdataset as wds
-from PIL import Image
 from torch.utils.data import get_worker_info
 
 from eiip.data.shards import read_shard_index
+from eiip.data.skipping import SkipCounter, load_image
 from eiip.data.transforms import eval_transform, train_transform
+from eiip.errors import InputError
 from eiip.masks import generate_mask
 
 
@@ -46,13 +48,6 @@ def _world() -> tuple[int, int]:
 def _key_seed(key: str, seed: int) -> list[int]:
     digest = hashlib.sha256(key.encode()).digest()
     return [seed, int.from_bytes(digest[:8], "little")]
-
-
-def decode_sample_image(sample: dict) -> Image.Image:
-    for extension in ("jpg", "png", "jpeg", "webp", "bmp", "tif", "tiff", "ppm", "pgm", "gif"):
-        if extension in sample:
-            return Image.open(io.BytesIO(sample[extension]))
-    raise KeyError(f"sample {sample.get('__key__')} has no image entry (keys: {sorted(sample)})")
 
 
 class _ShardCycle:
@@ -86,18 +81,26 @@ class _Augment:
     def __call__(self, sample: dict) -> dict:
         key = sample["__key__"]
         rng = self._train_rng() if self.train else np.random.default_rng(_key_seed(key, self.seed))
-        with decode_sample_image(sample) as image:
-            tensor = train_transform(image, self.size, rng) if self.train else eval_transform(image, self.size)
+        if self.train:
+            tensor = load_image(sample, lambda image: train_transform(image, self.size, rng))
+        else:
+            tensor = load_image(sample, lambda image: eval_transform(image, self.size))
         hole = generate_mask(self.masks.kind, *self.size, rng, ratio=self.masks.ratio)
         return {"image": tensor, "hole": torch.from_numpy(hole)[None].float(), "key": key}
 
 
 class InpaintingDataModule(L.LightningDataModule):
-    """Shards under `root` (written by `eiip shard`: `{split}-NNNNNN.tar` and `index.json`)."""
+    """Shards under `root` (written by `eiip shard`: `{split}-NNNNNN.tar` and `index.json`), or any
+    WebDataset shards named per split by `train_shards`, `val_shards`, `test_shards`.
+
+    A shard list is written the way WebDataset users write it: a brace pattern
+    (`/data/places2/train-{000000..000099}.tar`), `pipe:` commands or URLs, several joined by `::`, or a
+    list of those; webdataset expands and opens them. A split without a list comes from `root`'s index.
+    """
 
     def __init__(
         self,
-        root: str,
+        root: str | None = None,
         train_size: tuple[int, int] = (256, 256),
         test_size: tuple[int, int] = (256, 256),
         masks: MaskSettings | dict | None = None,
@@ -105,9 +108,13 @@ class InpaintingDataModule(L.LightningDataModule):
         num_workers: int = 4,
         shuffle_buffer: int = 1000,
         seed: int = 0,
+        train_shards: str | list[str] | None = None,
+        val_shards: str | list[str] | None = None,
+        test_shards: str | list[str] | None = None,
     ) -> None:
         super().__init__()
-        self.root = Path(root)
+        self.root = None if root is None else Path(root)
+        self.shard_lists = {"train": train_shards, "val": val_shards, "test": test_shards}
         self.train_size, self.test_size = tuple(train_size), tuple(test_size)
         if not isinstance(masks, MaskSettings):
             settings = dict(masks or {})
@@ -119,10 +126,32 @@ class InpaintingDataModule(L.LightningDataModule):
 
     def index(self) -> dict:
         """The shard index written by `eiip shard`."""
+        if self.root is None:
+            raise InputError("no data.root with an eiip shard index, and no shard list for this split "
+                             "(data.train_shards / val_shards / test_shards)")
         return read_shard_index(self.root)
 
+    def shard_urls(self, split: str) -> list[str]:
+        """The split's shards: its shard list expanded by webdataset, or the shards of the index under `root`."""
+        listed = self.shard_lists.get(split)
+        if listed:
+            patterns = [listed] if isinstance(listed, str) else list(listed)
+            return [url for pattern in patterns for url in wds.shardlists.expand_urls(pattern)]
+        return [str(self.root / name) for name in self.index()["shards"].get(split, [])]
+
+    def split_size(self, split: str, limit: int | None = None) -> int:
+        """Samples in `split`: the index's count, or (for a shard list) counted by reading the shards, up to `limit`."""
+        if self.shard_lists.get(split):
+            samples = wds.DataPipeline(wds.SimpleShardList(self.shard_urls(split)), wds.tarfile_to_samples())
+            return sum(1 for _ in islice(samples, limit))
+        counts = self.index()["counts"]
+        if split not in counts:
+            raise InputError(f"split {split!r} not in the shard index of {self.root} (has {sorted(counts)})")
+        count = int(counts[split])
+        return count if limit is None else min(count, limit)
+
     def _loader(self, split: str, train: bool) -> wds.WebLoader:
-        shards = [str(self.root / name) for name in self.index()["shards"][split]]
+        shards = self.shard_urls(split)
         rank, world = _world()
         if len(shards) < world:
             raise ValueError(f"{split}: {len(shards)} shard(s) cannot be split over {world} ranks; "
@@ -136,7 +165,9 @@ class InpaintingDataModule(L.LightningDataModule):
                        wds.shuffle(self.shuffle_buffer, seed=self.seed * 7919 + rank)]
         else:
             stages += [wds.tarfile_to_samples()]
-        stages += [wds.map(_Augment(size, self.masks, train, self.seed)), wds.batched(self.batch_size, partial=not train)]
+        skips = SkipCounter()  # undecodable samples are skipped, counted and reported in the batches
+        stages += [wds.map(_Augment(size, self.masks, train, self.seed), handler=skips), wds.map(skips.stamp),
+                   wds.batched(self.batch_size, partial=not train)]
         return wds.WebLoader(wds.DataPipeline(*stages), batch_size=None, num_workers=workers,
                              persistent_workers=workers > 0)
 

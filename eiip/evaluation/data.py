@@ -1,6 +1,6 @@
 """Evaluation inputs: the test split streamed in a fixed order, and the fixed mask set it is paired with.
 
-Image i of the split (shard order of the index, then tar order) gets mask i of the mask set (modulo
+Image i of the split (shard order of the index or shard list, then tar order) gets mask i of the mask set (modulo
 its size), so every run, every backbone and every colorizer sees the same (image, mask) pairs, and a
 resumed run pairs them exactly as the interrupted one did.
 """
@@ -8,6 +8,7 @@ resumed run pairs them exactly as the interrupted one did.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +17,7 @@ import numpy as np
 import torch
 import webdataset as wds
 
-from eiip.data.datamodule import decode_sample_image
-from eiip.data.shards import read_shard_index
+from eiip.data.skipping import UndecodableSample, load_image
 from eiip.data.transforms import eval_transform
 from eiip.io import InputError
 from eiip.masks import INDEX_NAME, generate_masks, load_mask_set, save_mask_set
@@ -32,31 +32,35 @@ class TestImage:
     image: torch.Tensor  # (3, H, W) in [0, 1]
 
 
-def split_size(root: str | Path, split: str) -> int:
-    """Number of images in `split` according to the shard index."""
-    index = read_shard_index(root)
-    if split not in index["counts"]:
-        raise InputError(f"split {split!r} not in the shard index of {root} (has {sorted(index['counts'])})")
-    return int(index["counts"][split])
+def iter_split(
+    shards: Sequence[str],
+    size: tuple[int, int],
+    positions: Sequence[int],
+    skipped: dict[int, str] | None = None,
+) -> Iterator[TestImage]:
+    """The images of a split (its `shards`, in order) at `positions`, resized to cover `size` and center-cropped.
 
-
-def iter_split(root: str | Path, split: str, size: tuple[int, int], positions: Sequence[int]) -> Iterator[TestImage]:
-    """The images of `split` at `positions`, in split order, resized to cover `size` and center-cropped.
-
-    Only those images are decoded, and reading stops after the last one.
+    Only those images are decoded, and reading stops after the last one. A sample without a decodable
+    image keeps its position but is not yielded: its key is added to `skipped` (by position), or its
+    UndecodableSample raised when `skipped` is None.
     """
-    index = read_shard_index(root)
-    shards = [str(Path(root) / name) for name in index["shards"].get(split, [])]
     if not shards:
-        raise InputError(f"the shards at {root} have no {split!r} images")
+        raise InputError("the split has no shards")
     wanted, last = set(positions), max(positions, default=-1)
-    pipeline = wds.WebDataset(shards, shardshuffle=False, empty_check=False, nodesplitter=None)  # ranks pick positions
+    pipeline = wds.WebDataset(list(shards), shardshuffle=False, empty_check=False, nodesplitter=None)  # ranks pick positions
     for position, sample in enumerate(pipeline):
         if position > last:
             return
         if position in wanted:
-            with decode_sample_image(sample) as image:
-                yield TestImage(position, sample["__key__"], eval_transform(image, size))
+            try:
+                image = load_image(sample, lambda image: eval_transform(image, size))
+            except UndecodableSample as error:
+                if skipped is None:
+                    raise
+                warnings.warn(f"skipped an undecodable {error}", stacklevel=2)
+                skipped[position] = sample["__key__"]
+                continue
+            yield TestImage(position, sample["__key__"], image)
 
 
 def default_mask_root() -> Path:

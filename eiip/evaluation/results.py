@@ -5,7 +5,9 @@ Layout of a run directory::
     results.csv            one row per image (key, position, hole_ratio, metrics, seconds), by position
     parts/results.rank{r}.csv   the rows process r has written so far (merged into results.csv at the end)
     images/{key}/          input.png (hole white), mask.png, mono.png, final.png, target.png
-    summary.json / .md     overall and per-hole-ratio means, written at the end
+    summary.json / .md     overall and per-hole-ratio means, written at the end (summary.json also lists the
+                           skipped samples without a decodable image, by position and key)
+    skipped.rank{r}.json   the samples process r skipped (merged into summary.json at the end; a rerun retries them)
     eval_settings.json     what determines the results (a rerun must match it to resume)
 
 Each process appends to its own part only after a whole batch (and its images) is written, with one
@@ -90,6 +92,7 @@ class ResultsStore:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / RESULTS_NAME
         self.part = self.run_dir / PARTS_DIR / f"results.rank{rank}.csv"
+        self.skipped_part = self.run_dir / f"skipped.rank{rank}.json"
 
     def _parts(self) -> list[Path]:
         return sorted((self.run_dir / PARTS_DIR).glob("results.rank*.csv"))
@@ -114,6 +117,18 @@ class ResultsStore:
             text = "\n" + text  # end a torn line so it stays one (dropped) record
         self.part.parent.mkdir(parents=True, exist_ok=True)
         _write_synced(self.part, text, "a")
+
+    def record_skipped(self, skipped: Mapping[int, str]) -> None:
+        """Record the keys (by position) of the samples this process skipped as undecodable."""
+        self.skipped_part.write_text(json.dumps({str(p): k for p, k in sorted(skipped.items())}) + "\n")
+
+    def take_skipped(self) -> list[dict[str, object]]:
+        """Every process's skipped samples as [{position, key}] by position, removing their files."""
+        skipped: dict[int, str] = {}
+        for path in sorted(self.run_dir.glob("skipped.rank*.json")):
+            skipped |= {int(p): k for p, k in json.loads(path.read_text()).items()}
+            path.unlink()
+        return [{"position": p, "key": skipped[p]} for p in sorted(skipped)]
 
     def merge(self) -> list[dict[str, object]]:
         """Write all rows to results.csv (atomically, by position), then remove the parts; returns the rows."""

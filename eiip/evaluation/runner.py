@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from eiip.color import composite, rgb_to_mono
 from eiip.colorize import Colorizer, colorize_batch, get_colorizer, resolved_settings
-from eiip.evaluation.data import TestImage, iter_split, load_or_create_mask_set, split_size
+from eiip.evaluation.data import TestImage, iter_split, load_or_create_mask_set
 from eiip.evaluation.distributed import Ranks, launched_ranks, process_group, spawn
 from eiip.evaluation.features import build_fid_inception, distribution_summary, write_features
 from eiip.evaluation.naming import register_resolver
@@ -38,6 +38,7 @@ class EvalSetup:
     colorizer_name: str
     batch_size: int
     data: dict[str, Any]
+    shards: list[str]  # of the evaluated split, in order
     count: int  # images evaluated: the split's first `count` (all of it, or max_images)
     masks: list
     mask_set: Path
@@ -84,11 +85,10 @@ def build_setup(cfg: DictConfig, device: torch.device) -> EvalSetup:
     data = _data_config(cfg, stage)
     module = _datamodule(data)
     size = tuple(module.test_size)
-    count = split_size(module.root, cfg.split)
-    if cfg.max_images is not None:
-        count = min(count, int(cfg.max_images))
+    shards = module.shard_urls(cfg.split)
+    count = module.split_size(cfg.split, None if cfg.max_images is None else int(cfg.max_images))
     if count == 0:
-        raise InputError(f"the {cfg.split!r} split of {module.root} is empty")
+        raise InputError(f"the {cfg.split!r} split of {module.root or shards} is empty")
     ratio = tuple(cfg.masks.ratio) if cfg.masks.ratio is not None else None
     masks, mask_path = load_or_create_mask_set(cfg.mask_set, kind=cfg.masks.kind, size=size, count=count,
                                                seed=cfg.seed, ratio=ratio)
@@ -98,9 +98,9 @@ def build_setup(cfg: DictConfig, device: torch.device) -> EvalSetup:
         if cfg.colorizer.get("internal", False):
             options |= {"seed": cfg.seed, "device": device}
         colorizer = get_colorizer(cfg.colorizer.name, **options)
-    data |= {"root": str(module.root), "test_size": list(size)}
+    data |= {"root": None if module.root is None else str(module.root), "test_size": list(size)}
     return EvalSetup(stage, colorizer, cfg.colorizer.name if colorizer else "none (rgb output)",
-                     int(cfg.colorizer.get("batch_size", 1)), data, count, masks, mask_path, device)
+                     int(cfg.colorizer.get("batch_size", 1)), data, shards, count, masks, mask_path, device)
 
 
 def settings_record(cfg: DictConfig, setup: EvalSetup) -> dict[str, Any]:
@@ -112,7 +112,8 @@ def settings_record(cfg: DictConfig, setup: EvalSetup) -> dict[str, Any]:
     return {
         "ckpt": str(Path(cfg.ckpt).expanduser().resolve()) if cfg.ckpt else None,
         "backbone": cfg.backbone.name if cfg.get("backbone") else None,
-        "data": {k: setup.data.get(k) for k in ("name", "root", "test_size")},
+        "data": {k: setup.data.get(k) for k in ("name", "root", "test_size")}
+                | ({"shards": listed} if (listed := setup.data.get(f"{cfg.split}_shards")) else {}),
         "split": cfg.split,
         "mask_set": str(setup.mask_set.resolve()),
         "colorizer": colorizer_record,
@@ -223,21 +224,27 @@ def _evaluate_share(ranks: Ranks, cfg: DictConfig, run_dir: Path,
     mine = ranks.share(todo)
     store = ResultsStore(run_dir, ranks.rank)
     label = "eval" if ranks.world_size == 1 else f"eval (rank 0 of {ranks.world_size})"
+    skipped: dict[int, str] = {}
     with tqdm(total=len(mine), desc=label, unit="image", disable=not (cfg.progress and ranks.is_main)) as progress:
-        images = iter_split(setup.data["root"], cfg.split, tuple(setup.data["test_size"]), mine)
+        images = iter_split(setup.shards, tuple(setup.data["test_size"]), mine, skipped)
         for batch in _batches(images, setup.batch_size):
             store.append(_evaluate_batch(setup, metrics, batch, run_dir, cfg.save_images, fid_network))
             progress.update(len(batch))
+    store.record_skipped(skipped)
     return metrics.lpips_unavailable, fid_note
 
 
 def _merge_and_report(cfg: DictConfig, run_dir: Path, lpips_note: str | None, fid_note: str | None) -> dict[str, Any]:
     """results.csv from every rank's part (and earlier runs'), the summary files (with FID and KID over
-    the whole run) and the W&B run."""
-    rows = ResultsStore(run_dir).merge()
+    the whole run, and the samples skipped as undecodable) and the W&B run."""
+    store = ResultsStore(run_dir)
+    rows = store.merge()
     summary = summarize([{name: row[name] for name in ("hole_ratio", *METRIC_COLUMNS)} for row in rows])
     positions = [int(row["position"]) for row in rows]
     summary["distribution"] = distribution_summary(run_dir, positions, fid_note, resolve_device(cfg.device))
+    summary["skipped"] = store.take_skipped()  # samples without a decodable image
+    if summary["skipped"]:
+        print(f"skipped {len(summary['skipped'])} undecodable sample(s); listed in summary.json", file=sys.stderr)
     write_summary(run_dir, summary, lpips_note=lpips_note)
     if cfg.logger.kind == "wandb":
         log_to_wandb(cfg, run_dir, rows, summary)

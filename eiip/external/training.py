@@ -12,6 +12,7 @@ from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from eiip.data.skipping import SkippedSamples
 from eiip.external.callbacks import SeenSamples
 from eiip.external.loss_terms import PRETRAINED_TERMS
 from eiip.external.module import ExternalInpainter
@@ -83,11 +84,13 @@ def build_logger(cfg: DictConfig, run_dir: Path) -> Logger:
 
 
 def build_callbacks(cfg: DictConfig, run_dir: Path) -> list[L.Callback]:
-    """`last.ckpt` every `checkpoint_every_n_steps` steps, the best `val/psnr`, optional sample audit."""
+    """`last.ckpt` every `checkpoint_every_n_steps` steps, the best `val/psnr`, the skipped-sample count,
+    optional sample audit."""
     checkpoints = run_dir / "checkpoints"
     callbacks: list[L.Callback] = [
         ModelCheckpoint(dirpath=checkpoints, save_last=True, save_top_k=0, every_n_train_steps=cfg.checkpoint_every_n_steps),
         ModelCheckpoint(dirpath=checkpoints, filename="best-{step}", monitor="val/psnr", mode="max", save_top_k=1),
+        SkippedSamples(),
     ]
     if cfg.record_seen_samples:
         callbacks.append(SeenSamples(run_dir / "seen_samples"))
