@@ -18,7 +18,6 @@ External stages (:class:`ExternalStage`) take a batch ``image`` (B, 3, H, W) in 
 from __future__ import annotations
 
 import math
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -82,15 +81,10 @@ def _check_batch(image: Tensor, hole: Tensor) -> Tensor:
 
 def _load_checkpoint(path: Path) -> dict[str, Any]:
     """The checkpoint's dict; InputError for a missing, unreadable or non-eiip file."""
-    if not path.is_file():
-        raise InputError(f"checkpoint not found: {path}")
-    try:
-        # weights_only: tensors and plain data only, which is all an eiip checkpoint holds.
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InputError(f"cannot read checkpoint {path}: {reason[:200]}") from error
-    hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
+    from eiip.external.releases.loading import load_untrusted
+
+    checkpoint = load_untrusted(path, "checkpoint")
+    hparams = checkpoint.get("hyper_parameters")
     if not isinstance(hparams, dict) or not {"backbone", "bottleneck"} <= set(hparams) \
             or not isinstance(checkpoint.get("state_dict"), dict):
         raise InputError(f"{path} is not an eiip external-stage (ExternalInpainter) checkpoint")

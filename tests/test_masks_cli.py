@@ -9,20 +9,11 @@ import numpy as np
 import pytest
 
 from eiip.cli import main
+from helpers import file_bytes, run_cli
 from eiip.commands.masks import parse_ratio, parse_size
 from eiip.masks import hole_ratio, load_mask_set
 
 SET_ARGS = ["--n", "6", "--size", "48x64", "--kind", "mixed", "--ratio", "20-40%", "--seed", "3", "--quiet"]
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def file_bytes(directory: Path) -> dict[str, bytes]:
-    return {path.name: path.read_bytes() for path in sorted(directory.iterdir())}
 
 
 def test_writes_a_set_that_loads_back_with_ratios_in_range(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -8,19 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from eiip.cli import main
+from helpers import file_bytes, run_cli
 from eiip.lama_masks import MAX_HOLE_RATIO, PRESETS, preset_size
 from eiip.masks import generate_mask, hole_ratio, load_mask_set
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def file_bytes(directory: Path) -> dict[str, bytes]:
-    return {path.name: path.read_bytes() for path in sorted(directory.iterdir())}
 
 
 def test_lama_thick_set_is_seeded(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -14,17 +14,19 @@ from eiip.errors import InputError
 Shape = tuple[int, ...]
 
 
-def load_untrusted(path: Path) -> dict[str, object]:
-    """A `.pth` file's dict, read with `weights_only=True` (tensors and plain data; no pickled code)."""
+def load_untrusted(path: Path, kind: str = "weights") -> dict[str, object]:
+    """A `.pth`/`.ckpt` file's dict, read with `weights_only=True` (tensors and plain data; no pickled code).
+
+    InputError naming the file as ``kind`` when it is missing, unreadable that way, or not a dict."""
     if not path.is_file():
-        raise InputError(f"weights not found: {path}")
+        raise InputError(f"{kind} not found: {path}")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise InputError(f"cannot read {path} as plain weights (weights_only): {reason[:200]}") from error
+        raise InputError(f"cannot read {kind} {path} as plain tensors and data (weights_only): {reason[:200]}") from error
     if not isinstance(data, dict):
-        raise InputError(f"{path} holds a {type(data).__name__}, not a dict of weights")
+        raise InputError(f"{path} holds a {type(data).__name__}, not a dict of {kind}")
     return data
 
 
