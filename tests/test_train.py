@@ -151,3 +151,32 @@ def test_ddp_on_cpu_splits_samples_between_ranks_and_writes_one_run_directory(
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"], "no second output directory"
     assert not (run_dir / "train_ddp_process_1").exists()
+
+
+def test_loader_edges_are_the_canny_edges_of_the_loaded_image(sample_shards: Path) -> None:
+    """EdgeConnect's training edges come from the loader workers, equal to `image_edges` of the image."""
+    from eiip.data.sample_shards import SampleDataModule
+    from eiip.external.edges import image_edges
+
+    data = SampleDataModule(root=str(sample_shards), train_size=(64, 64), test_size=(64, 64), batch_size=3,
+                            num_workers=1, edges_sigma=2.0, masks={"kind": "freeform"})
+    batch = next(iter(data.train_dataloader()))
+    assert batch["edges"].shape == (3, 1, 64, 64) and batch["edges"].sum() > 0
+    assert torch.equal(batch["edges"], image_edges(batch["image"], 2.0))
+    assert "edges" not in next(iter(data.val_dataloader()))  # validation uses test-mode Canny
+
+
+def test_edgeconnect_training_uses_the_loader_edges(
+    sample_shards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eiip.external.backbones.edgeconnect import EdgeConnect
+    from eiip.external.training import build_datamodule
+
+    def no_step_canny(self: EdgeConnect, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise AssertionError("training_inputs called: the batch should carry the edges")
+
+    monkeypatch.setattr(EdgeConnect, "training_inputs", no_step_canny)
+    cfg = small_run("edgeconnect", "mono", sample_shards, "pretrained_losses=false", "trainer.max_steps=1")
+    assert build_datamodule(cfg).edges_sigma == 2.0
+    assert build_datamodule(compose_train("backbone=gatedconv", f"data.root={sample_shards}")).edges_sigma is None
+    assert train(cfg, tmp_path).is_file()

@@ -6,7 +6,9 @@ pass. Training streams are endless (each worker cycles over its shards, reshuffl
 every rank runs exactly `trainer.max_steps` steps, as DDP needs; a resumed run restarts the stream. Training samples get random crops, flips
 and masks; validation and test samples get a deterministic center crop and a mask seeded by the
 sample key, so every run and every backbone sees the same validation masks. Samples without a
-decodable image are skipped and counted (`eiip.data.skipping`).
+decodable image are skipped and counted (`eiip.data.skipping`). With `edges_sigma` set, training
+samples also carry the full image's Canny edges (`eiip.external.edges.image_edges`, EdgeConnect's
+training input), computed in the loader workers rather than in the training step.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from eiip.data.shards import read_shard_index
 from eiip.data.skipping import SkipCounter, load_image
 from eiip.data.transforms import eval_transform, train_transform
 from eiip.errors import InputError
+from eiip.external.edges import image_edges
 from eiip.masks import generate_mask
 
 
@@ -65,10 +68,13 @@ class _ShardCycle:
 
 
 class _Augment:
-    """Turns a raw shard sample into {'image', 'hole', 'key'} (picklable for worker processes)."""
+    """Turns a raw shard sample into {'image', 'hole', 'key'} (picklable for worker processes), plus
+    'edges' (1, H, W), the image's Canny edges, when `edges_sigma` is set."""
 
-    def __init__(self, size: tuple[int, int], masks: MaskSettings, train: bool, seed: int) -> None:
+    def __init__(self, size: tuple[int, int], masks: MaskSettings, train: bool, seed: int,
+                 edges_sigma: float | None = None) -> None:
         self.size, self.masks, self.train, self.seed = size, masks, train, seed
+        self.edges_sigma = edges_sigma
         self._rng: np.random.Generator | None = None
 
     def _train_rng(self) -> np.random.Generator:
@@ -86,7 +92,10 @@ class _Augment:
         else:
             tensor = load_image(sample, lambda image: eval_transform(image, self.size))
         hole = generate_mask(self.masks.kind, *self.size, rng, ratio=self.masks.ratio)
-        return {"image": tensor, "hole": torch.from_numpy(hole)[None].float(), "key": key}
+        sample = {"image": tensor, "hole": torch.from_numpy(hole)[None].float(), "key": key}
+        if self.edges_sigma is not None:
+            sample["edges"] = image_edges(tensor[None], self.edges_sigma)[0]
+        return sample
 
 
 class InpaintingDataModule(L.LightningDataModule):
@@ -96,6 +105,7 @@ class InpaintingDataModule(L.LightningDataModule):
     A shard list is written the way WebDataset users write it: a brace pattern
     (`/data/places2/train-{000000..000099}.tar`), `pipe:` commands or URLs, several joined by `::`, or a
     list of those; webdataset expands and opens them. A split without a list comes from `root`'s index.
+    `edges_sigma` (None: off) adds Canny edges with that sigma to the training samples (EdgeConnect).
     """
 
     def __init__(
@@ -111,6 +121,7 @@ class InpaintingDataModule(L.LightningDataModule):
         train_shards: str | list[str] | None = None,
         val_shards: str | list[str] | None = None,
         test_shards: str | list[str] | None = None,
+        edges_sigma: float | None = None,
     ) -> None:
         super().__init__()
         self.root = None if root is None else Path(root)
@@ -123,6 +134,7 @@ class InpaintingDataModule(L.LightningDataModule):
         self.masks = masks
         self.batch_size, self.num_workers = batch_size, num_workers
         self.shuffle_buffer, self.seed = shuffle_buffer, seed
+        self.edges_sigma = None if edges_sigma is None else float(edges_sigma)
 
     def index(self) -> dict:
         """The shard index written by `eiip shard`."""
@@ -166,7 +178,8 @@ class InpaintingDataModule(L.LightningDataModule):
         else:
             stages += [wds.tarfile_to_samples()]
         skips = SkipCounter()  # undecodable samples are skipped, counted and reported in the batches
-        stages += [wds.map(_Augment(size, self.masks, train, self.seed), handler=skips), wds.map(skips.stamp),
+        stages += [wds.map(_Augment(size, self.masks, train, self.seed, self.edges_sigma if train else None),
+                          handler=skips), wds.map(skips.stamp),
                    wds.batched(self.batch_size, partial=not train)]
         return wds.WebLoader(wds.DataPipeline(*stages), batch_size=None, num_workers=workers,
                              persistent_workers=workers > 0)

@@ -14,9 +14,10 @@ image (seeded through a `torch.Generator`), -1 returns no edges at all.
 
 Canny is not differentiable and has no torch implementation here: it runs with scikit-image on
 the CPU (the tensors are copied to host memory and the result is moved back to the input's
-device and dtype). In training, `ExternalInpainter` computes the full image's edges once per step
-(`EdgeConnect.training_inputs`); the generator's forward only calls it when no map is given
-(inference). Either costs a few milliseconds per 256x256 image.
+device and dtype). In training, the data loader workers compute the full image's edges
+(`InpaintingDataModule(edges_sigma=...)`, set by train.py for EdgeConnect); without them
+`ExternalInpainter` calls `EdgeConnect.training_inputs` once per step. The generator's forward only
+calls it when no map is given (inference). Either costs a few milliseconds per 256x256 image.
 
 Gray images are the paper's monochrome (`eiip.color.rgb_to_mono`, 0.30/0.59/0.11), not
 scikit-image's `rgb2gray` (0.2125/0.7154/0.0721) that the release uses; use `gray_for_edges`.

@@ -15,7 +15,8 @@ pixel L1 terms and the WGAN-GP slope are taken on images mapped from [0, 1] to i
 releases' [-1, 1], EdgeConnect's [0, 1]), so the release's loss weights keep their balance.
 
 Optional generator hooks: `training_inputs(target)` gives extra forward inputs computed from the
-unmasked target (EdgeConnect: the full image's Canny edges); `adversarial_views(outputs, target,
+unmasked target (EdgeConnect: the full image's Canny edges; a batch's `"edges"`, computed by the
+data loader workers, is used instead when present); `adversarial_views(outputs, target,
 hole, views)` gives the (fake, real) discriminator inputs of the views it knows, replacing the
 default "output" view (the completed image vs the target); `validate_stage(forward, views)`
 rejects a stage's forward options at construction.
@@ -140,9 +141,12 @@ class ExternalInpainter(L.LightningModule):
             start += stage.steps
         return self.stages[-1]
 
-    def _training_inputs(self, target: Tensor) -> dict[str, Tensor]:
+    def _training_inputs(self, batch: dict[str, Tensor], target: Tensor) -> dict[str, Tensor]:
+        """The hook's extra forward inputs: the batch's loader-computed `edges` if any, else `hook(target)`."""
         hook = getattr(self.generator, "training_inputs", None)
-        return {} if hook is None else hook(target)
+        if hook is None:
+            return {}
+        return {"edges": batch["edges"]} if "edges" in batch else hook(target)
 
     def _view_pairs(self, views: set[str], outputs: dict[str, Tensor], completed: Tensor, target: Tensor,
                     hole: Tensor) -> dict[str, tuple[Tensor, Tensor]]:
@@ -200,7 +204,7 @@ class ExternalInpainter(L.LightningModule):
         stage = self.active_stage(self.global_step)
         terms = stage.terms
         views = views_of(terms)
-        outputs = self.generator(x, hole, **self._training_inputs(target), **stage.forward)
+        outputs = self.generator(x, hole, **self._training_inputs(batch, target), **stage.forward)
         completed = completed_prediction(outputs["output"], target, hole)
         pairs = self._view_pairs(views, outputs, completed, target, hole)
         logs: dict[str, Tensor] = {}

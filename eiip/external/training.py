@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from eiip.data.skipping import SkippedSamples
 from eiip.external.callbacks import SeenSamples
+from eiip.external.edges import DEFAULT_SIGMA
 from eiip.external.loss_terms import PRETRAINED_TERMS
 from eiip.external.module import ExternalInpainter
 from eiip.io import InputError
@@ -21,9 +22,12 @@ from eiip.wandb_mode import offline_notice, wandb_offline
 
 
 def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
-    """The datamodule of `cfg.data` (its `name` is a label, not an argument)."""
+    """The datamodule of `cfg.data` (its `name` is a label, not an argument); for EdgeConnect its
+    training samples carry the Canny edges of the generator's sigma, computed in the loader workers."""
     data = OmegaConf.to_container(cfg.data, resolve=True)
     data.pop("name")
+    if cfg.backbone.name == "edgeconnect":
+        data["edges_sigma"] = float(cfg.backbone.generator.get("sigma", DEFAULT_SIGMA))
     return instantiate(data, _convert_="all")
 
 

@@ -157,10 +157,10 @@ class EdgeConnect(nn.Module):
         "edges_full": the inpainting generator's edge input,
     }
 
-    `edges` (optional, (B, 1, H, W)): Canny edges of the *full* gray image (`training_inputs`), as
-    the release trains; the edge generator sees them masked. Without it (inference) the edges are
-    computed with canny on the masked gray image restricted to the known region (release test
-    mode), on the CPU.
+    `edges` (optional, (B, 1, H, W)): Canny edges of the *full* gray image (the data loader's or
+    `training_inputs`), as the release trains; the edge generator sees them masked. Without it
+    (inference) the edges are computed with canny on the masked gray image restricted to the known
+    region (release test mode), on the CPU.
 
     `edge_source` (one of `EDGE_SOURCES`, a per-stage option in training) picks `edges_full`:
 
