@@ -45,41 +45,59 @@ def _check(eps: float, radius: int, shape: tuple[int, int]) -> int:
     return side
 
 
+def _box_sums(corners: np.ndarray, side: int) -> dict[tuple[int, int], np.ndarray]:
+    """Sums of ``corners`` (tops, lefts), a map over window positions, over every box of (a, b) positions,
+    1 <= a, b <= side: entry (r, c) of box (a, b) sums the positions (r - a + 1 .. r, c - b + 1 .. c) of the
+    map padded with side - 1 zeros on every side (shape (tops + 2 side - 2, lefts + 2 side - 2))."""
+    padded = np.pad(corners, side - 1)
+    tall = {1: padded}
+    for a in range(2, side + 1):
+        tall[a] = tall[a - 1].copy()
+        tall[a][a - 1 :] += padded[: padded.shape[0] - a + 1]
+    boxes = {}
+    for a, column in tall.items():
+        boxes[a, 1] = column
+        for b in range(2, side + 1):
+            boxes[a, b] = boxes[a, b - 1].copy()
+            boxes[a, b][:, b - 1 :] += column[:, : column.shape[1] - b + 1]
+    return boxes
+
+
 def local_linear_rows(y: np.ndarray, eps: float, radius: int = 1
                       ) -> tuple[np.ndarray, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
     """The matting Laplacian of the monochrome ``y`` (H, W) as a stencil: offsets (D, 2), D = (4 radius + 1)^2,
     and ``rows_of(rows, cols)``, the (n, D) entries (i, i + offsets[d]) of the pixels i at (rows, cols).
 
-    Only windows lying wholly inside the image are used. Entry (i, j) sums over the windows holding
+    Only windows lying wholly inside the image are used. Entry (i, j) sums over the windows k holding
     both pixels ``delta_ij - (1 + (Y_i - mu_k)(Y_j - mu_k) / (var_k + eps / n)) / n``, with n the
-    window's pixel count and mu_k, var_k the mean and population variance of Y over it (computed once,
-    here, for every window). Raises ValueError when the image is smaller than one window, or for
-    eps <= 0 or radius < 1.
+    window's pixel count and mu_k, var_k the mean and population variance of Y over it. Expanded,
+    that is ``|K| (delta_ij - 1/n) - Y_i Y_j sum s_k + (Y_i + Y_j) sum s_k mu_k - sum s_k mu_k^2`` with
+    s_k = 1 / (n var_k + eps) and the sums over the windows K holding both, a box of window positions:
+    the entries of every pixel are computed here, once, from box sums of shifted arrays (no gathers, no
+    loop over window pairs), and ``rows_of`` only picks them (D x H x W floats held). Raises ValueError
+    when the image is smaller than one window, or for eps <= 0 or radius < 1.
     """
     side = _check(eps, radius, y.shape)
     h, w = y.shape
     count = side * side
     tops, lefts = h - side + 1, w - side + 1  # window positions (top-left corners)
-    positions = [(dy, dx) for dy in range(side) for dx in range(side)]
-    values = np.stack([y[dy : dy + tops, dx : dx + lefts] for dy, dx in positions])
+    values = np.stack([y[dy : dy + tops, dx : dx + lefts] for dy in range(side) for dx in range(side)])
     mean = values.mean(axis=0)
     scale = 1.0 / (count * (values.var(axis=0) + eps / count))
-    span = 2 * side - 1
+    sums = [_box_sums(corners, side) for corners in (np.ones_like(mean), scale, scale * mean, scale * mean * mean)]
     offsets = np.array([(dy, dx) for dy in range(1 - side, side) for dx in range(1 - side, side)])
+    shifted = np.pad(y, side - 1)
+    entries = np.empty((len(offsets), h, w))
+    for d, (dy, dx) in enumerate(offsets):
+        box = (side - abs(dy), side - abs(dx))
+        # windows holding pixel i and i + (dy, dx): the box of positions ending at i + min(0, d) (padded: + side - 1)
+        top, left = min(0, dy) + side - 1, min(0, dx) + side - 1
+        windows, s, s_mean, s_mean2 = (boxes[box][top : top + h, left : left + w] for boxes in sums)
+        y_j = shifted[side - 1 + dy : side - 1 + dy + h, side - 1 + dx : side - 1 + dx + w]
+        entries[d] = windows * (float(dy == 0 and dx == 0) - 1.0 / count) - y * y_j * s + (y + y_j) * s_mean - s_mean2
 
     def rows_of(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        entries = np.zeros((rows.size, span * span))
-        for ay, ax in positions:  # pixel i at (ay, ax) of the window whose top-left corner is i - (ay, ax)
-            top, left = rows - ay, cols - ax
-            inside = (top >= 0) & (top < tops) & (left >= 0) & (left < lefts)
-            top, left = top.clip(0, tops - 1), left.clip(0, lefts - 1)
-            centred_i = (y[rows, cols] - mean[top, left]) * scale[top, left]
-            for by, bx in positions:
-                entry = -(1.0 / count + centred_i * (y[top + by, left + bx] - mean[top, left]))
-                if (ay, ax) == (by, bx):
-                    entry += 1.0
-                entries[:, (by - ay + side - 1) * span + (bx - ax + side - 1)] += np.where(inside, entry, 0.0)
-        return entries
+        return entries[:, rows, cols].T
 
     return offsets, rows_of
 
@@ -102,8 +120,8 @@ def local_linear_propagator(y: np.ndarray, *, eps: float = 1e-5, radius: int = 1
     (C, H, W) kept where ``known`` (H, W) is True, the local linear model's minimizer elsewhere
     (``L_hh x_h = -L_hk x_k``, :class:`eiip.colorize.stencil.StencilPropagator`); returns (C, H, W).
 
-    The window statistics are computed once, here; each call computes the rows it solves. ``eps`` (1e-5 on the [0, 1] gray scale,
-    chosen on the colorization benchmark among 1e-4 .. 1e-7) regularizes the slopes a_k: larger
-    values flatten the fill. With a torch ``device`` the system is solved there by conjugate gradients.
+    The entries of every pixel are computed once, here (:func:`local_linear_rows`); each call picks the
+    rows it solves. ``eps`` (1e-5 on the [0, 1] gray scale, chosen on the colorization benchmark among
+    1e-4 .. 1e-7) regularizes the slopes a_k: larger values flatten the fill. With a torch ``device`` the system is solved there by conjugate gradients.
     """
     return StencilPropagator(*local_linear_rows(y, eps, radius), symmetric=True, device=device)

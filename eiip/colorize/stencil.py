@@ -114,30 +114,36 @@ class StencilPropagator:
         solution[order] = factor.solve(np.ascontiguousarray(rhs[order]))
         return _filled(values, unknown, solution)
 
+    def unknowns(self, known: np.ndarray, wanted: np.ndarray | None = None) -> np.ndarray:
+        """The (H, W) mask of the pixels a call solves: the unknown ones, or those coupled to ``wanted``."""
+        return ~known if wanted is None else coupled_parts(~known, wanted, self.reach)
+
     def system(self, values: np.ndarray, known: np.ndarray, wanted: np.ndarray | None = None
                ) -> tuple[scipy.sparse.csr_matrix, np.ndarray, np.ndarray]:
         """The linear system of a call: the (n, n) matrix of the rows at the unknown pixels solved, the
         (n, C) right-hand side from the known ones, and the (H, W) mask of those n pixels (row-major order)."""
-        unknown = ~known if wanted is None else coupled_parts(~known, wanted, self.reach)
-        values = np.where(known, values, 0.0)
-        h, w = unknown.shape
+        unknown = self.unknowns(known, wanted)
         rows, cols = np.nonzero(unknown)
         n = rows.size
-        position = np.full(h * w, -1, dtype=np.int64)
-        position[unknown.ravel()] = np.arange(n)
-        ny = rows[:, None] + self.offsets[:, 0]
-        nx = cols[:, None] + self.offsets[:, 1]
-        inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
-        neighbour = np.where(inside, ny * w + nx, 0)
-        coefficient = np.where(inside, self.coefficients(rows, cols), 0.0)  # (n, D)
-        column = position[neighbour]
-        in_system = inside & (column >= 0)
-        matrix = scipy.sparse.csr_matrix(
-            (coefficient[in_system], (np.broadcast_to(np.arange(n)[:, None], in_system.shape)[in_system],
-                                      column[in_system])), shape=(n, n))
-        from_known = np.where(in_system, 0.0, coefficient)
-        flat = values.reshape(values.shape[0], -1)
-        rhs = -np.einsum("nd,cnd->nc", from_known, flat[:, neighbour])
+        # on the image padded by the stencil's reach, every neighbour index is valid: -1 (outside, known) or its row
+        pad = self.reach
+        width = unknown.shape[1] + 2 * pad
+        position = np.pad(np.where(unknown, np.cumsum(unknown).reshape(unknown.shape) - 1, -1), pad, constant_values=-1)
+        neighbour = ((rows + pad) * width + cols + pad)[:, None] + (self.offsets[:, 0] * width + self.offsets[:, 1])
+        column = position.ravel()[neighbour]  # (n, D)
+        coefficient = self.coefficients(rows, cols)  # (n, D), ignored outside the image
+        in_system = column >= 0
+        # CSR directly, a row's entries in stencil order (no COO sort)
+        indptr = np.concatenate([[0], np.cumsum(in_system.sum(axis=1))])
+        matrix = scipy.sparse.csr_matrix((coefficient[in_system], column[in_system], indptr), shape=(n, n))
+        # known neighbours inside the image (only pixels at the border of the unknown set have some) go to the right-hand side
+        pixel, entry = np.nonzero(~in_system)
+        at = neighbour[pixel, entry]
+        inside = np.pad(np.ones(unknown.shape, dtype=bool), pad).ravel()[at]
+        pixel, entry, at = pixel[inside], entry[inside], at[inside]
+        weight = coefficient[pixel, entry]
+        padded = np.pad(np.where(known, values, 0.0), ((0, 0), (pad, pad), (pad, pad))).reshape(values.shape[0], -1)
+        rhs = -np.stack([np.bincount(pixel, weight * channel[at], minlength=n) for channel in padded], axis=1)
         return matrix, rhs, unknown
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from eiip.colorize.stencil import StencilPropagator, propagate_together
 
 __all__ = ["HOLDOUT_SHIFTS", "BlendImage", "Fill", "Propagate", "area_downsample", "blend_weights", "check_holdouts",
-           "fit_blend_weights", "holdout_masks", "run_fills", "validated_blend", "validated_blends"]
+           "holdout_masks", "run_fills", "validated_blend", "validated_blends"]
 
 Propagate = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 """``propagate(values (C, H, W), known (H, W) bool, wanted (H, W) bool) -> (C, H, W)``."""
@@ -104,26 +104,40 @@ def area_downsample(y: np.ndarray, values: np.ndarray, known: np.ndarray, scale:
     return blocks(y).mean(axis=(-3, -1)), blocks(np.where(known, values, 0.0)).mean(axis=(-3, -1)), blocks(known).all(axis=(-3, -1))
 
 
+def _cost(request: Fill) -> int:
+    """A size estimate of a fill, to start the largest first: unknown pixels solved x stencil size."""
+    propagate, _, known, wanted = request
+    if isinstance(propagate, StencilPropagator):
+        return int(propagate.unknowns(known, wanted).sum()) * len(propagate.offsets)
+    return int((~known).sum())
+
+
 def run_fills(requests: Sequence[Fill], pool: ThreadPoolExecutor) -> list[np.ndarray]:
     """``propagate(values, known, wanted)`` of every request: those of stencil propagators on a torch device
-    in one batched solve (:func:`eiip.colorize.stencil.propagate_together`), the others on ``pool``."""
+    in one batched solve (:func:`eiip.colorize.stencil.propagate_together`), the others on ``pool``, the
+    largest first (fewer threads idle at the end)."""
     batched = {i for i, (propagate, *_) in enumerate(requests)
                if isinstance(propagate, StencilPropagator) and propagate.device is not None}
-    pooled = {i: pool.submit(*request) for i, request in enumerate(requests) if i not in batched}
+    pooled = sorted(set(range(len(requests))) - batched, key=lambda i: -_cost(requests[i]))
+    futures = {i: pool.submit(*requests[i]) for i in pooled}
     solved = dict(zip(sorted(batched), propagate_together([requests[i] for i in sorted(batched)])))
-    return [solved[i] if i in batched else pooled[i].result() for i in range(len(requests))]
+    return [solved[i] if i in batched else futures[i].result() for i in range(len(requests))]
 
 
-def fit_blend_weights(images: Sequence[BlendImage], holdouts: int, pool: ThreadPoolExecutor) -> list[np.ndarray]:
-    """Simplex weights (N,) of each image's propagators' fills of its values on the held-out sets of its known pixels.
-
-    Equal weights when there is no usable held-out set (e.g. a hole covering almost everything); a
-    single propagator gets weight 1 without any fill. The fills of all images run at once (:func:`run_fills`).
-    """
+def _holdout_fills(images: Sequence[BlendImage], holdouts: int) -> tuple[list[list[np.ndarray]], list[Fill]]:
+    """The held-out sets of each image (none for a single propagator: its weight is 1 anyway) and the fills
+    they need: every propagator of the image on every set, set by set."""
     sets = [holdout_masks(known, holdouts) if len(propagators) > 1 else [] for propagators, _, known in images]
     requests = [(propagate, values, known & ~held_out, held_out) for (propagators, values, known), held in zip(images, sets)
                 for held_out in held for propagate in propagators]
-    fills = iter(run_fills(requests, pool))
+    return sets, requests
+
+
+def _weights(images: Sequence[BlendImage], sets: Sequence[Sequence[np.ndarray]], fills: Sequence[np.ndarray]
+             ) -> list[np.ndarray]:
+    """Each image's simplex weights (N,) from its propagators' ``fills`` of its held-out ``sets`` (in the
+    order of :func:`_holdout_fills`); equal weights for an image without a usable held-out set."""
+    fills = iter(fills)
     weights = []
     for (propagators, values, known), held in zip(images, sets):
         if not held:
@@ -138,20 +152,24 @@ def fit_blend_weights(images: Sequence[BlendImage], holdouts: int, pool: ThreadP
 def validated_blends(images: Sequence[BlendImage], holdouts: int, *,
                      validations: Sequence[BlendImage | None] | None = None, threads: int = 1
                      ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """:func:`validated_blend` of several images, the fills of all of them run at once (:func:`run_fills`:
-    one batched solve for the held-out sets, one for the holes, on a torch device)."""
+    """:func:`validated_blend` of several images, all their fills, of the held-out sets and of the holes, run
+    at once (:func:`run_fills`: the largest first on the threads; one batched solve on a torch device).
+
+    Every propagator fills the hole, also one whose weight turns out to be 0 (that fill is then unused):
+    starting the hole fills with the held-out ones keeps the threads busy, and on a device it is one solve."""
     if any(not propagators for propagators, _, _ in images):
         raise ValueError("validated_blend needs at least one propagator")
     validations = validations or [None] * len(images)
+    fitted_on = [validation or image for image, validation in zip(images, validations)]
+    sets, requests = _holdout_fills(fitted_on, holdouts)
+    holes = [(propagate, values, known, ~known) for propagators, values, known in images for propagate in propagators]
     with ThreadPoolExecutor(max(1, int(threads))) as pool:
-        fitted_on = [validation or image for image, validation in zip(images, validations)]
-        weights = fit_blend_weights(fitted_on, holdouts, pool)
-        fills = iter(run_fills([(propagate, values, known, ~known)
-                                for (propagators, values, known), image_weights in zip(images, weights)
-                                for weight, propagate in zip(image_weights, propagators) if weight > 0], pool))
+        fills = run_fills(requests + holes, pool)
+    weights = _weights(fitted_on, sets, fills[: len(requests)])
+    hole_fills = iter(fills[len(requests) :])
     blends = []
-    for (_, values, known), image_weights in zip(images, weights):
-        blended = sum(weight * next(fills) for weight in image_weights[image_weights > 0])
+    for (propagators, values, known), image_weights in zip(images, weights):
+        blended = sum(weight * fill for weight, fill in zip(image_weights, [next(hole_fills) for _ in propagators]))
         blends.append((np.where(known, values, blended), image_weights))
     return blends
 
@@ -163,7 +181,7 @@ def validated_blend(
     """Blend of the propagators' fills of ``values`` (C, H, W) from ``known`` (H, W), weighted on held-out sets.
 
     ``validation``: (propagators, values, known) of another copy of the image (a downsampled one,
-    :func:`area_downsample`) on which the weights are fitted instead (:func:`fit_blend_weights`).
+    :func:`area_downsample`) on which the weights are fitted instead.
     ``threads``: how many fills run at once (SciPy's sparse factorization releases the GIL).
     Returns the blended (C, H, W) values (``values`` at the known pixels) and the weights (N,).
     """
