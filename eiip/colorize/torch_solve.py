@@ -50,6 +50,7 @@ class _Blocks:
 
     def __init__(self, matrices: Sequence[scipy.sparse.csr_matrix], device: torch.device, dtype: torch.dtype) -> None:
         stacked = scipy.sparse.block_diag(matrices, format="csr")
+        stacked.sort_indices()  # torch's CSR invariant (cuSPARSE kernels assume sorted columns in each row)
         self.count = len(matrices)
         self.matrix = _csr(stacked, device, dtype)
         self.inverse_diagonal = torch.from_numpy(1.0 / stacked.diagonal()).to(device=device, dtype=dtype)[:, None]
