@@ -23,21 +23,9 @@ from hydra import compose, initialize_config_dir
 from eiip.data.sample_shards import ensure_sample_shards
 from eiip.external.edges import image_edges
 from eiip.external.training import build_datamodule, build_model
+from step_timer import StepTimer
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class StepTimer(L.Callback):
-    """Wall time of the training steps after the first `warmup`."""
-
-    def __init__(self, warmup: int) -> None:
-        self.warmup, self.start, self.end, self.steps = warmup, 0.0, 0.0, 0
-
-    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
-        if trainer.global_step == self.warmup:
-            self.start = time.perf_counter()
-        elif trainer.global_step > self.warmup:
-            self.end, self.steps = time.perf_counter(), trainer.global_step - self.warmup
 
 
 def steps_per_second(overrides: list[str], loader_edges: bool, steps: int, warmup: int, work: Path) -> float:
@@ -52,7 +40,7 @@ def steps_per_second(overrides: list[str], loader_edges: bool, steps: int, warmu
                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
                         callbacks=[timer], default_root_dir=str(work))
     trainer.fit(build_model(cfg), datamodule=data)
-    return timer.steps / (timer.end - timer.start)
+    return timer.steps_per_second
 
 
 def main() -> None:

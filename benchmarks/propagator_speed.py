@@ -18,13 +18,13 @@ import os
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
-from io import BytesIO
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from revisions import ROOT, alternating
+from revisions import trees as revision_trees
+
 DEMO = ROOT.parent / "shared" / "demo"
 HOLE_RATIO = (0.2, 0.4)
 
@@ -72,14 +72,6 @@ def worker(colorizers: list[str], names: list[str]) -> None:
     print(json.dumps(seconds))
 
 
-def _export(rev: str, into: Path) -> Path:
-    """The tree of `rev` written under `into` (git archive)."""
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into
-
-
 def _run(tree: Path, colorizers: list[str], names: list[str]) -> dict[str, float]:
     env = dict(os.environ, PYTHONPATH=str(tree))
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--colorizers", *colorizers, "--inputs", *names]
@@ -102,15 +94,10 @@ def main() -> None:
         return
     names = ([] if args.no_demo else ["demo"]) + [f"china:{size}:{kind}" for size in args.sizes for kind in ("rect", "freeform")]
     with tempfile.TemporaryDirectory() as scratch:
-        trees = {"this tree": ROOT}
-        if args.baseline_rev != "none":
-            trees[args.baseline_rev] = _export(args.baseline_rev, Path(scratch))
-        times: dict[str, dict[str, list[float]]] = {label: {} for label in trees}
-        for _ in range(args.repeats):
-            for label, tree in trees.items():
-                for key, value in _run(tree, args.colorizers, names).items():
-                    times[label].setdefault(key, []).append(value)
-    medians = {label: {key: statistics.median(v) for key, v in runs.items()} for label, runs in times.items()}
+        trees = revision_trees(args.baseline_rev, Path(scratch))
+        runs = alternating(list(trees), args.repeats, lambda label, _: _run(trees[label], args.colorizers, names))
+    medians = {label: {key: statistics.median(run[key] for run in results) for key in results[0]}
+               for label, results in runs.items()}
     labels = list(trees)
     header = "| colorizer | input | " + " | ".join(f"{label} (s)" for label in labels)
     header += f" | {labels[-1]} / this tree |" if len(labels) > 1 else " |"
