@@ -46,7 +46,7 @@ RELEASE_L1: dict[str, tuple[str, Callable[[Tensor, Tensor, Tensor], Tensor]]] = 
     "gatedconv": ("l1", lambda o, t, m: (_signed(t) - _signed(o)).abs().mean()),
     # model.py build_graph_with_losses: ae_loss on real = real / 127.5 - 1
     "hifill": ("valid_l1", lambda o, t, m: _valid_l1(_signed(o), _signed(t), m)),
-    # tensorflow/net/network.py build_net: ae_loss on batch_pos = batch_data / 127.5 - 1
+    # pytorch/model/net.py forward_G: aeloss(pred * (1 - mask), gt * (1 - mask)) / mean(1 - mask), gt / 127.5 - 1
     "gmcnn": ("valid_l1", lambda o, t, m: _valid_l1(_signed(o), _signed(t), m)),
     # src/models.py InpaintingModel: L1(outputs, images) / mean(masks), images from to_tensor ([0, 1])
     "edgeconnect": ("l1_over_hole_ratio", lambda o, t, m: (o - t).abs().mean() / m.mean()),
