@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from torch.nn.utils import parametrize
 
 import eiip.external.backbones.discriminators  # noqa: F401  (registers the discriminators)
@@ -164,3 +167,25 @@ def test_gmcnn_and_hifill_layout_and_size_check() -> None:
 def test_unknown_discriminator_names_the_registered_ones() -> None:
     with pytest.raises(ValueError, match="gatedconv"):
         build_discriminator("nope", "rgb")
+
+
+def test_gmcnn_local_critic_takes_the_whole_image_for_free_form_masks() -> None:
+    """net.py initVariables: for free-form masks the release feeds its local critic the whole image
+    (a head sized for img_shapes); GMCNN's config does so, its TensorFlow option crops."""
+    with initialize_config_dir(str(Path(__file__).resolve().parents[1] / "conf"), version_base="1.3"):
+        options = {b: compose("train", overrides=[f"backbone={b}"]).backbone.discriminators.output.options.local_input
+                   for b in ("gmcnn", "gmcnn_tf")}
+    assert options == {"gmcnn": "image", "gmcnn_tf": "crop"}
+    torch.manual_seed(0)
+    d = build_discriminator("gmcnn", "rgb", image_size=64, local_input="image")
+    assert d.local_critic.linear.weight.shape == (1, 256 * 4 * 4)
+    seen = []
+    d.local_critic.register_forward_hook(lambda module, args, output: seen.append(args[0]))
+    image, hole = torch.rand(2, 3, 64, 64), torch.zeros(2, 1, 64, 64)
+    hole[..., 10:20, 30:40] = 1.0
+    d(image, hole)
+    torch.testing.assert_close(seen[0], 2.0 * image - 1.0)
+    with pytest.raises(ValueError, match="local_input"):
+        GMCNNDiscriminator(3, local_input="patch")
+    with pytest.raises(ValueError, match="local_size"):
+        GMCNNDiscriminator(3, local_input="image", local_size=64)

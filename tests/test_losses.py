@@ -276,9 +276,11 @@ def test_style_loss(vgg19, astronaut64) -> None:
     torch.testing.assert_close(one(xd, yd), expected, rtol=1e-10, atol=0.0)
 
 
-def _release_mrf(gen: np.ndarray, tar: np.ndarray, h: float = 0.5) -> float:
-    """The release's mrf_loss for (B, C, H, W) features, batch-mean (TensorFlow), transcribed in numpy."""
-    mean_t = tar.mean(axis=(0, 2, 3), keepdims=True)
+def _release_mrf(gen: np.ndarray, tar: np.ndarray, h: float = 0.5, release: str = "tensorflow") -> float:
+    """The release's mrf_loss for (B, C, H, W) features, transcribed in numpy: TensorFlow (ops.py
+    center_by_T: per-channel mean over batch and positions; batch mean) or PyTorch (loss.py
+    mrf_loss: mean over channels at each position; batch sum)."""
+    mean_t = tar.mean(axis=(0, 2, 3) if release == "tensorflow" else 1, keepdims=True)
     losses = []
     for g, t in zip(gen - mean_t, tar - mean_t, strict=True):
         g = g.reshape(g.shape[0], -1)
@@ -291,7 +293,7 @@ def _release_mrf(gen: np.ndarray, tar: np.ndarray, h: float = 0.5) -> float:
         weights = np.exp((1.0 - relative) / h)
         cs = weights / weights.sum(axis=0, keepdims=True)
         losses.append(-np.log(cs.max(axis=1).mean()))
-    return float(np.mean(losses))
+    return float(np.mean(losses) if release == "tensorflow" else np.sum(losses))
 
 
 def test_idmrf_matches_release_formula() -> None:
@@ -302,6 +304,20 @@ def test_idmrf_matches_release_formula() -> None:
     assert ours.item() == pytest.approx(_release_mrf(gen, tar), rel=1e-9)
     summed = IDMRFLoss(vgg19_features(), reduction="sum").mrf(torch.tensor(gen), torch.tensor(tar))
     assert summed.item() == pytest.approx(2 * _release_mrf(gen, tar), rel=1e-9)
+
+
+def test_idmrf_pytorch_port_centres_each_position_and_sums_the_batch() -> None:
+    """The PyTorch release (GMCNN's default): on a 2-image batch, the sum of the two images' losses."""
+    rng = np.random.default_rng(0)
+    gen, tar = rng.random((2, 8, 5, 6)), rng.random((2, 8, 5, 6))
+    loss = IDMRFLoss(vgg19_features(), centering="position", reduction="sum", max_positions=None)
+    ours = loss.mrf(torch.tensor(gen), torch.tensor(tar)).item()
+    assert ours == pytest.approx(_release_mrf(gen, tar, release="pytorch"), rel=1e-9)
+    each = [loss.mrf(torch.tensor(gen[i:i + 1]), torch.tensor(tar[i:i + 1])).item() for i in range(2)]
+    assert ours == pytest.approx(sum(each), rel=1e-9)
+    assert ours != pytest.approx(_release_mrf(gen, tar), rel=1e-3)
+    with pytest.raises(ValueError, match="centering"):
+        IDMRFLoss(vgg19_features(), centering="channel")
 
 
 def test_idmrf_identical_vs_shuffled(vgg19, astronaut64) -> None:

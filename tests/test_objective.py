@@ -1,5 +1,6 @@
 """Each backbone's objective as its release computes it: value range of the L1 terms and of the
-WGAN-GP slope, critic steps per generator step (`conf/backbone/*.yaml`, `ExternalInpainter`)."""
+WGAN-GP slope, critic steps per generator step, GMCNN's PyTorch objective and its TensorFlow option
+(`conf/backbone/*.yaml`, `ExternalInpainter`)."""
 
 from __future__ import annotations
 
@@ -11,18 +12,22 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from torch import Tensor, nn
 from torch.optim.optimizer import register_optimizer_step_post_hook
 from torch.utils.data import DataLoader
 
+from eiip.external import loss_terms
+from eiip.external.loss_terms import TermContext, term_value
 from eiip.external.module import ExternalInpainter, completed_prediction
 from eiip.external.training import build_model
+from eiip.pretrained import vgg19_features
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 32
 STEPS = 2
-RELEASE_CRITIC_STEPS = {"gatedconv": 1, "edgeconnect": 1, "hifill": 3, "gmcnn": 5}
+RELEASE_CRITIC_STEPS = {"gatedconv": 1, "edgeconnect": 1, "hifill": 3, "gmcnn": 5, "gmcnn_tf": 5}
 
 
 def _signed(x: Tensor) -> Tensor:
@@ -41,7 +46,7 @@ RELEASE_L1: dict[str, tuple[str, Callable[[Tensor, Tensor, Tensor], Tensor]]] = 
     "gatedconv": ("l1", lambda o, t, m: (_signed(t) - _signed(o)).abs().mean()),
     # model.py build_graph_with_losses: ae_loss on real = real / 127.5 - 1
     "hifill": ("valid_l1", lambda o, t, m: _valid_l1(_signed(o), _signed(t), m)),
-    # tensorflow/net/network.py build_net: ae_loss on batch_pos = batch_data / 127.5 - 1
+    # pytorch/model/net.py forward_G: aeloss(pred * (1 - mask), gt * (1 - mask)) / mean(1 - mask), gt / 127.5 - 1
     "gmcnn": ("valid_l1", lambda o, t, m: _valid_l1(_signed(o), _signed(t), m)),
     # src/models.py InpaintingModel: L1(outputs, images) / mean(masks), images from to_tensor ([0, 1])
     "edgeconnect": ("l1_over_hole_ratio", lambda o, t, m: (o - t).abs().mean() / m.mean()),
@@ -78,7 +83,8 @@ class LinearCritic(nn.Module):
 
 
 #: the terms switched off: VGG terms (no ImageNet weights here) and EdgeConnect's edge model (the stub has none)
-TERMS_OFF = {"edgeconnect": ("adv_edges", "fm_edges", "perceptual", "style"), "gmcnn": ("id_mrf",)}
+TERMS_OFF = {"edgeconnect": ("adv_edges", "fm_edges", "perceptual", "style"), "gmcnn": ("id_mrf",),
+             "gmcnn_tf": ("id_mrf",)}
 
 
 def _model(backbone: str, critic_norm: float = 1.0, *extra: str) -> ExternalInpainter:
@@ -135,7 +141,7 @@ def test_l1_term_is_the_release_formula_in_the_release_range(backbone: str) -> N
     torch.testing.assert_close(trainer.callback_metrics[f"train/{term}"], expected)
 
 
-@pytest.mark.parametrize("backbone", ["hifill", "gmcnn"])
+@pytest.mark.parametrize("backbone", ["hifill", "gmcnn_tf"])
 def test_gradient_penalty_slope_is_in_the_release_units(backbone: str) -> None:
     """A critic linear in its [0, 1] input with ||w|| = 3 has slope 1.5 on [-1, 1]: penalty 10 (1.5 - 1)^2."""
     model = _model(backbone, 3.0, "backbone.optimizer.lr=0")  # the critic stays as built
@@ -147,6 +153,50 @@ def test_gradient_penalty_slope_is_in_the_release_units(backbone: str) -> None:
     wgan = critic(fake, hole)["logits"][0].mean() - critic(target, hole)["logits"][0].mean()
     expected = wgan.detach() + 10.0 * (1.5 - 1.0) ** 2
     torch.testing.assert_close(trainer.callback_metrics["train/d_loss"], expected, atol=1e-4, rtol=1e-5)
+
+
+def test_gmcnn_critic_loss_is_the_pytorch_release_hinge_without_penalty() -> None:
+    """net.py forward_D: hinge on each critic's scores, no gradient penalty (the critic is ||w|| = 3:
+    a penalty would add 10 (1.5 - 1)^2); eiip's hinge halves both parts (the same Adam steps)."""
+    model = _model("gmcnn", 3.0, "backbone.optimizer.lr=0")
+    trainer = _fit(model)
+    image, hole = _batch()
+    x, target = model.prepare(image, hole)
+    fake = completed_prediction(StubGenerator.prediction(x), target, hole)
+    critic = model.discriminators["output"]
+    real_score, fake_score = critic(target, hole)["logits"][0], critic(fake, hole)["logits"][0]
+    expected = 0.5 * F.relu(1.0 - real_score).mean() + 0.5 * F.relu(1.0 + fake_score).mean()
+    torch.testing.assert_close(trainer.callback_metrics["train/d_loss"], expected.detach())
+
+
+@pytest.mark.parametrize("backbone", ["gmcnn", "gmcnn_tf"])
+def test_gmcnn_learning_rate_is_the_releases(backbone: str) -> None:
+    """train_options.py --lr 1e-5 (both releases), Adam betas (0.5, 0.9), generator and critics."""
+    model = _model(backbone)
+    for optimizer in (model.configure_optimizers(), model.discriminator_optimizer()):
+        assert optimizer.defaults["lr"] == 1e-5
+        assert optimizer.defaults["betas"] == (0.5, 0.9)
+
+
+def _id_mrf(model: ExternalInpainter, target: Tensor, completed: Tensor) -> Tensor:
+    context = TermContext(outputs={}, completed=completed, target=target, hole=torch.zeros_like(target[:, :1]),
+                          loss_options=model.loss_options)
+    return term_value("id_mrf", context)
+
+
+def test_gmcnn_id_mrf_is_the_pytorch_release_sum_over_the_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """loss.py mrf_loss: each image centred on its own (per position) and the batch summed, so a
+    2-image batch's term is the sum of the images' terms; the TensorFlow option keeps ops.py's."""
+    monkeypatch.setattr(loss_terms, "_VGG", loss_terms._VGGTerms())
+    torch.manual_seed(0)
+    random_vgg19 = vgg19_features()
+    monkeypatch.setattr(loss_terms.losses, "_shared_pretrained_vgg19", lambda: random_vgg19)
+    model = _model("gmcnn")
+    target, completed = torch.rand(2, 1, SIZE, SIZE), torch.rand(2, 1, SIZE, SIZE)
+    each = [_id_mrf(model, target[i:i + 1], completed[i:i + 1]) for i in range(2)]
+    torch.testing.assert_close(_id_mrf(model, target, completed), each[0] + each[1])
+    assert _model("gmcnn_tf").loss_options == {"id_mrf": {"centering": "batch", "reduction": "mean",
+                                                          "max_positions": 65 * 65}}
 
 
 @pytest.mark.parametrize("backbone", sorted(RELEASE_CRITIC_STEPS))

@@ -4,7 +4,9 @@ Each term reads a `TermContext` (the generator's outputs, the target, the hole, 
 verdicts on the generated views) and returns a scalar. `adv_<view>` and `fm_<view>` are the
 adversarial and feature-matching terms of discriminator view `<view>` (e.g. `adv_output`,
 `fm_edges`). VGG-based terms build their (pretrained, frozen) feature network on first use, so a
-config that switches them off never needs the ImageNet weights.
+config that switches them off never needs the ImageNet weights; a backbone's `loss_options`
+(`TermContext.loss_options`, `{term: {keyword: value}}`) are their constructor's keywords (e.g.
+GMCNN's ID-MRF reduction and centering).
 
 The pixel L1 terms are taken in the objective's value range (`TermContext.value_range`, a
 backbone's `loss_range`): images are [0, 1] tensors, and an L1 distance on the affine image
@@ -14,8 +16,9 @@ backbone's `loss_range`): images are [0, 1] tensors, and an L1 distance on the a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -47,6 +50,7 @@ class TermContext:
     real_verdicts: dict[str, dict[str, list[Tensor]]] = field(default_factory=dict)
     adversarial: dict[str, str] = field(default_factory=dict)
     value_range: losses.ValueRange = (0.0, 1.0)
+    loss_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def _resized(x: Tensor, like: Tensor) -> Tensor:
@@ -64,12 +68,15 @@ class _VGGTerms:
     CLASSES = {"perceptual": losses.PerceptualLoss, "style": losses.StyleLoss, "id_mrf": losses.IDMRFLoss}
 
     def __init__(self) -> None:
-        self._modules: dict[str, torch.nn.Module] = {}
+        self._modules: dict[tuple[str, str], torch.nn.Module] = {}
 
-    def get(self, name: str) -> torch.nn.Module:
-        if name not in self._modules:
-            self._modules[name] = self.CLASSES[name].pretrained()
-        return self._modules[name]
+    def get(self, name: str, options: Mapping[str, Any] | None = None) -> torch.nn.Module:
+        """The loss `name` built with constructor keywords `options` (one instance per distinct options)."""
+        options = dict(options or {})
+        key = (name, repr(sorted(options.items())))
+        if key not in self._modules:
+            self._modules[key] = self.CLASSES[name].pretrained(**options)
+        return self._modules[key]
 
 
 _VGG = _VGGTerms()
@@ -77,11 +84,18 @@ _VGG = _VGGTerms()
 PRETRAINED_TERMS: frozenset[str] = frozenset(_VGGTerms.CLASSES)
 
 
-def require_pretrained_terms(names: Iterable[str]) -> None:
-    """Build the VGG-based terms among `names` now: raises PretrainedWeightsMissing if weights are absent."""
+def require_pretrained_terms(names: Iterable[str],
+                             loss_options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    """Build the VGG-based terms among `names` (with their `loss_options`) now: raises
+    PretrainedWeightsMissing if weights are absent."""
     for name in names:
         if name in _VGGTerms.CLASSES:
-            _VGG.get(name)
+            _VGG.get(name, (loss_options or {}).get(name))
+
+
+def _vgg_term(name: str, context: TermContext) -> torch.nn.Module:
+    """The VGG-based loss `name` with the context's options for it."""
+    return _VGG.get(name, context.loss_options.get(name))
 
 
 def _pixel_l1_terms() -> dict[str, Callable[[TermContext], Tensor]]:
@@ -106,9 +120,9 @@ def _in_value_range(term: Callable[[TermContext], Tensor]) -> Callable[[TermCont
 def _reconstruction_terms() -> dict[str, Callable[[TermContext], Tensor]]:
     return {
         **{name: _in_value_range(term) for name, term in _pixel_l1_terms().items()},
-        "perceptual": lambda c: _VGG.get("perceptual")(c.outputs["output"], c.target),
-        "style": lambda c: _VGG.get("style")(c.outputs["output"] * c.hole, c.target * c.hole),
-        "id_mrf": lambda c: _VGG.get("id_mrf")(c.completed, c.target),
+        "perceptual": lambda c: _vgg_term("perceptual", c)(c.outputs["output"], c.target),
+        "style": lambda c: _vgg_term("style", c)(c.outputs["output"] * c.hole, c.target * c.hole),
+        "id_mrf": lambda c: _vgg_term("id_mrf", c)(c.completed, c.target),
     }
 
 

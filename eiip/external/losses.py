@@ -380,16 +380,24 @@ class StyleLoss(_VGG19Loss):
 class IDMRFLoss(_VGG19Loss):
     """GMCNN's implicit diversified MRF loss on VGG19 features (1x1 patches).
 
-    Per layer: features centered by the target's per-channel mean (over batch and positions, as the
-    TensorFlow release's ``center_by_T``) and L2-normalized over channels; per sample,
-    d = (1 - cos) / 2 between every target (m) and generated (n) position; relative distance
-    d / (min_m d + eps); similarity exp((bias - rel) / h) normalized over m; for every target
-    position the max over n; loss = -log(mean_m max_n). Release weights: style layers relu3_2 and
-    relu4_2 (1 each) plus content layer relu4_2 (1), so relu4_2 counts twice; h = 0.5, eps = 1e-5.
+    Per layer: features centered by the target's mean (see `centering`) and L2-normalized over
+    channels; per sample, d = (1 - cos) / 2 between every target (m) and generated (n) position;
+    relative distance d / (min_m d + eps); similarity exp((bias - rel) / h) normalized over m; for
+    every target position the max over n; loss = -log(mean_m max_n). Release weights: style layers
+    relu3_2 and relu4_2 (1 each) plus content layer relu4_2 (1), so relu4_2 counts twice; h = 0.5,
+    eps = 1e-5.
 
-    `reduction`: "mean" over the batch (TensorFlow release, batch-size independent) or "sum"
-    (PyTorch port). `max_positions`: as the TensorFlow release, maps with more positions are
-    compared on the same random subset of that many positions (65**2), bounding the O(N^2) memory.
+    The two releases differ in three settings (the defaults are the TensorFlow release's; GMCNN's
+    config, ``conf/backbone/gmcnn.yaml``, sets the PyTorch port's):
+
+    * `centering`: "batch" subtracts the target's per-channel mean over batch and positions
+      (TensorFlow ``ops.py`` ``center_by_T``, whose T, the features the patches come from, is the
+      prediction there); "position" subtracts, at every position, the target's mean over channels
+      (PyTorch ``loss.py`` ``mrf_loss``: ``mean(tar, 1)``).
+    * `reduction`: "mean" over the batch (TensorFlow, batch-size independent) or "sum" (PyTorch).
+    * `max_positions`: maps with more positions are compared on the same random subset of that
+      many positions (TensorFlow: 65**2, bounding the O(N^2) memory); None compares all (PyTorch).
+
     `input_norm="mean"` as both releases (subtract the ImageNet mean, no std).
     """
 
@@ -399,6 +407,7 @@ class IDMRFLoss(_VGG19Loss):
                  lambda_style: float = 1.0, lambda_content: float = 1.0,
                  h: float = 0.5, bias: float = 1.0, eps: float = 1e-5,
                  reduction: Literal["mean", "sum"] = "mean", max_positions: int | None = 65 * 65,
+                 centering: Literal["batch", "position"] = "batch",
                  input_norm: InputNorm = "mean") -> None:
         super().__init__(features, input_norm)
         self.style_layers = dict(style_layers if style_layers is not None else {"relu3_2": 1.0, "relu4_2": 1.0})
@@ -410,10 +419,13 @@ class IDMRFLoss(_VGG19Loss):
             raise KeyError(f"unknown VGG19 layers {unknown}")
         if reduction not in ("mean", "sum"):
             raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+        if centering not in ("batch", "position"):
+            raise ValueError(f"centering must be 'batch' or 'position', got {centering!r}")
         self.lambda_style, self.lambda_content = float(lambda_style), float(lambda_content)
         self.h, self.bias, self.eps = float(h), float(bias), float(eps)
         self.reduction = reduction
         self.max_positions = max_positions
+        self.centering = centering
 
     def mrf(self, gen: Tensor, tar: Tensor) -> Tensor:
         """ID-MRF between two (B, C, H, W) feature maps (reduced over the batch)."""
@@ -421,7 +433,7 @@ class IDMRFLoss(_VGG19Loss):
         if self.max_positions is not None and gen.shape[-1] > self.max_positions:
             keep = torch.randperm(gen.shape[-1], device=gen.device)[: self.max_positions]
             gen, tar = gen[..., keep], tar[..., keep]
-        mean_t = tar.mean(dim=(0, 2), keepdim=True)
+        mean_t = tar.mean(dim=(0, 2) if self.centering == "batch" else 1, keepdim=True)
         gen = F.normalize(gen - mean_t, dim=1, eps=1e-12)
         tar = F.normalize(tar - mean_t, dim=1, eps=1e-12)
         losses = []

@@ -13,6 +13,8 @@ discriminators' optimizer is owned by this module (Lightning's global step does 
 steps) and saved in checkpoints. `loss_range` is the value range the objective is computed in: the
 pixel L1 terms and the WGAN-GP slope are taken on images mapped from [0, 1] to it (the TensorFlow
 releases' [-1, 1], EdgeConnect's [0, 1]), so the release's loss weights keep their balance.
+`loss_options` (`{term: {keyword: value}}`) configure the VGG-based terms (e.g. GMCNN's ID-MRF
+reduction and centering, `conf/backbone/gmcnn.yaml`).
 
 Optional generator hooks: `training_inputs(target)` gives extra forward inputs computed from the
 unmasked target (EdgeConnect: the full image's Canny edges; a batch's `"edges"`, computed by the
@@ -75,6 +77,7 @@ class ExternalInpainter(L.LightningModule):
         optimizer: Mapping[str, Any] | None = None,
         loss_range: Sequence[float] = (0.0, 1.0),
         critic_steps: int = 1,
+        loss_options: Mapping[str, Mapping[str, Any]] | None = None,
         num_samples: int = 4,
         config: Mapping[str, Any] | None = None,
     ) -> None:
@@ -94,6 +97,7 @@ class ExternalInpainter(L.LightningModule):
         if critic_steps < 1:
             raise ValueError(f"critic_steps must be at least 1, got {critic_steps}")
         self.critic_steps = int(critic_steps)
+        self.loss_options = {term: dict(options) for term, options in (loss_options or {}).items()}
         self.optimizer_settings = {"lr": 1e-4, "betas": (0.5, 0.999), "d_lr": None, **dict(optimizer or {})}
         self._d_optimizer: torch.optim.Optimizer | None = None
         self._d_optimizer_state: dict | None = None
@@ -176,7 +180,7 @@ class ExternalInpainter(L.LightningModule):
         if precision.startswith("16"):
             raise ValueError("precision 16-mixed is not supported (loss scaling); use 32-true or bf16-mixed")
         for stage in self.stages:  # fail now, not at a later stage, if ImageNet weights are missing
-            require_pretrained_terms(stage.terms)
+            require_pretrained_terms(stage.terms, self.loss_options)
 
     def _discriminator_step(self, views: set[str], pairs: dict[str, tuple[Tensor, Tensor]], hole: Tensor) -> Tensor:
         total = torch.zeros((), device=hole.device)
@@ -213,7 +217,7 @@ class ExternalInpainter(L.LightningModule):
                 logs["train/d_loss"] = self._discriminator_step(views, pairs, hole)
         context = TermContext(outputs=outputs, completed=completed, target=target, hole=hole,
                               adversarial={v: self.views[v]["adversarial"] for v in views},
-                              value_range=self.loss_range)
+                              value_range=self.loss_range, loss_options=self.loss_options)
         for view in views:
             discriminator = self.discriminators[view]
             discriminator.requires_grad_(False)

@@ -22,6 +22,8 @@ releases and GMCNN, [0, 1] for EdgeConnect).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -199,19 +201,27 @@ class GMCNNDiscriminator(nn.Module):
     Each critic: 4 spectral-norm 5x5 stride-2 convs with cnum = 64 (64/128/256/256, padding 2),
     ELU (the release's `act=F.elu`), a spectral-norm linear head to one score (WGAN-style critic;
     the PyTorch release trains it with a hinge loss, the TF one with WGAN-GP). Input: the image only
-    (C channels) in [-1, 1]. The global critic sees the whole `image_size` image; the local one a
-    `local_size` crop (default half the image, the release's 128x128 `mask_shapes` at 256)
-    centered on the hole's bounding box and clipped to the image (the release crops its
-    rectangular hole, and for free-form masks feeds the whole image). "logits": [global (B, 1),
+    (C channels) in [-1, 1]. The global critic sees the whole `image_size` image. The local one
+    sees, with `local_input="crop"`, a `local_size` crop (default half the image, the release's
+    128x128 `mask_shapes` at 256) centered on the hole's bounding box and clipped to the image (the
+    release's input for its rectangular masks, `mask_type == 'rect'`, net.py `initVariables`); with
+    `local_input="image"`, the whole image, as the release for free-form masks (its local critic
+    then has its own weights and a head sized for `img_shapes`). "logits": [global (B, 1),
     local (B, 1)]; "features": the 4 global then the 4 local conv activations.
     """
 
     def __init__(self, image_channels: int = 3, cnum: int = 64, image_size: Size = 256,
-                 local_size: Size | None = None, use_spectral_norm: bool = True) -> None:
+                 local_size: Size | None = None, use_spectral_norm: bool = True,
+                 local_input: Literal["crop", "image"] = "crop") -> None:
         super().__init__()
+        if local_input not in ("crop", "image"):
+            raise ValueError(f"local_input must be 'crop' or 'image', got {local_input!r}")
+        if local_input == "image" and local_size is not None:
+            raise ValueError("local_size applies to local_input='crop' only")
+        self.local_input = local_input
         self.image_size = _pair(image_size)
         self.local_size = _pair(local_size) if local_size is not None else (
-            self.image_size[0] // 2, self.image_size[1] // 2)
+            self.image_size if local_input == "image" else (self.image_size[0] // 2, self.image_size[1] // 2))
         if self.local_size[0] > self.image_size[0] or self.local_size[1] > self.image_size[1]:
             raise ValueError("local_size must not exceed image_size")
         self.global_critic = _GMCNNCritic(image_channels, cnum, self.image_size, use_spectral_norm)
@@ -232,7 +242,10 @@ class GMCNNDiscriminator(nn.Module):
         return boxes
 
     def crop_local(self, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
-        """The local critic's input: each sample's `local_boxes` crop, (B, C, *local_size)."""
+        """The local critic's input: each sample's `local_boxes` crop, (B, C, *local_size); the image
+        itself with `local_input="image"`."""
+        if self.local_input == "image":
+            return image
         crops = [image[i, :, t:t + hh, l_:l_ + ww]
                  for i, (t, l_, hh, ww) in enumerate(self.local_boxes(hole).tolist())]
         return torch.stack(crops)
@@ -307,7 +320,7 @@ def build_edgeconnect_edge_discriminator(spec: BottleneckSpec, **options: object
 @register_discriminator("gmcnn")
 def build_gmcnn_discriminator(spec: BottleneckSpec, **options: object) -> GMCNNDiscriminator:
     """GMCNN global + local critics on the prediction (options: image_channels, cnum, image_size,
-    local_size, use_spectral_norm)."""
+    local_size, use_spectral_norm, local_input)."""
     channels = int(options.pop("image_channels", spec.output_channels))  # type: ignore[call-overload]
     return GMCNNDiscriminator(channels, **options)  # type: ignore[arg-type]
 
