@@ -30,9 +30,8 @@ its 40000 reconstruction-only steps, EdgeConnect's joint model (backbones withou
 stage "only"). The exact train.py overrides of each revision are printed with the table, and what a
 revision cannot express (28bc291: no pretrained_losses switch, no critic_steps) in the notes.
 
-The defaults (4 backbones, mono, 64x64, batch 4, 1 warm-up + 4 timed steps, 3 runs, vs 28bc291) should
-take about 8-10 minutes on 2 CPU cores (estimated from 1-thread probes of single steps: 1.5-3.5 s per
-64x64 step, about 12 s of untimed start-up per process, 24 processes).
+The defaults (4 backbones, mono, 64x64, batch 4, 1 warm-up + 4 timed steps, 3 runs, vs 28bc291) took
+340 s on 2 otherwise idle CPU cores (24 processes, most of it untimed start-up).
 
     python benchmarks/train_steps.py
     python benchmarks/train_steps.py --stage last --backbones edgeconnect gmcnn   # adversarial phases

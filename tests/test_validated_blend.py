@@ -178,3 +178,21 @@ def test_weights_fitted_on_a_downsampled_copy_blend_the_full_resolution_fills(as
     assert np.allclose(blended, np.where(known, values, weights[0] * fills[0] + weights[1] * fills[1]), atol=1e-12)
     threaded, threaded_weights = validated_blend(full, values, known, 4, validation=small, threads=2)
     assert np.array_equal(threaded, blended) and np.array_equal(threaded_weights, weights)
+
+
+def test_a_candidate_other_than_a_stencil_propagator_fills_the_hole_only_with_a_positive_weight(
+        astronaut64: torch.Tensor, rect_known: torch.Tensor) -> None:
+    values = rgb_to_yiq(astronaut64.double())[1:].numpy()
+    known = rect_known[0].numpy()
+    y = rgb_to_mono(astronaut64.double())[0].numpy()
+    calls: list[bool] = []
+    levin = levin_propagator(y)
+
+    def worse(v: np.ndarray, k: np.ndarray, wanted: np.ndarray) -> np.ndarray:  # levin's error x 3: weight 0
+        calls.append(bool((k == known).all()))  # True: the hole's fill
+        return v + 3.0 * (levin(v, k, wanted) - v)  # (an oracle: v holds the true values everywhere)
+
+    blended, weights = validated_blend([levin, worse], values, known, holdouts=2, threads=2)
+    assert weights.tolist() == [1.0, 0.0]
+    assert calls == [False, False]  # the two held-out sets, never the hole
+    assert np.allclose(blended, levin(values, known))

@@ -214,8 +214,8 @@ def validated_blend_colorize_batch(
     a network candidate costs (``holdouts`` + 1) fits. ``holdouts``: how many shifted copies of the
     hole are held out (1..8; 4 by default). ``validation_scale``: the weights are fitted on the image
     averaged over blocks of this size (1: full resolution), the blend of the hole at full resolution.
-    ``solver``: see :func:`solve_device`; on a torch device the held-out fills of the K images are
-    solved together, then their holes. Other fills run on ``torch.get_num_threads()`` threads. The RGB
+    ``solver``: see :func:`solve_device`; on a torch device the held-out and hole fills of the K images
+    are solved together. Other fills run on ``torch.get_num_threads()`` threads, the largest first. The RGB
     keeps Y == ``mono`` (chroma scaled into the gamut). The weights go to this module's logger at DEBUG level.
     """
     check_holdouts(holdouts)

@@ -152,24 +152,34 @@ def _weights(images: Sequence[BlendImage], sets: Sequence[Sequence[np.ndarray]],
 def validated_blends(images: Sequence[BlendImage], holdouts: int, *,
                      validations: Sequence[BlendImage | None] | None = None, threads: int = 1
                      ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """:func:`validated_blend` of several images, all their fills, of the held-out sets and of the holes, run
-    at once (:func:`run_fills`: the largest first on the threads; one batched solve on a torch device).
+    """:func:`validated_blend` of several images, their fills run at once (:func:`run_fills`: the largest
+    first on the threads; one batched solve on a torch device).
 
-    Every propagator fills the hole, also one whose weight turns out to be 0 (that fill is then unused):
-    starting the hole fills with the held-out ones keeps the threads busy, and on a device it is one solve."""
+    The stencil propagators fill the holes together with the held-out sets, also one whose weight turns
+    out to be 0 (that fill then goes unused): it keeps the threads busy, and on a device it is one solve.
+    Any other propagator (e.g. a network colorizer) fills a hole afterwards, only if its weight is not 0."""
     if any(not propagators for propagators, _, _ in images):
         raise ValueError("validated_blend needs at least one propagator")
     validations = validations or [None] * len(images)
     fitted_on = [validation or image for image, validation in zip(images, validations)]
     sets, requests = _holdout_fills(fitted_on, holdouts)
-    holes = [(propagate, values, known, ~known) for propagators, values, known in images for propagate in propagators]
+
+    def hole(image: int, candidate: int) -> Fill:
+        propagators, values, known = images[image]
+        return propagators[candidate], values, known, ~known
+
+    eager = [(i, j) for i, (propagators, _, _) in enumerate(images)
+             for j, propagate in enumerate(propagators) if isinstance(propagate, StencilPropagator)]
     with ThreadPoolExecutor(max(1, int(threads))) as pool:
-        fills = run_fills(requests + holes, pool)
-    weights = _weights(fitted_on, sets, fills[: len(requests)])
-    hole_fills = iter(fills[len(requests) :])
+        fills = run_fills(requests + [hole(*key) for key in eager], pool)
+        weights = _weights(fitted_on, sets, fills[: len(requests)])
+        hole_fills = dict(zip(eager, fills[len(requests) :]))
+        late = [(i, j) for i, image_weights in enumerate(weights) for j, weight in enumerate(image_weights)
+                if weight > 0 and (i, j) not in hole_fills]
+        hole_fills.update(zip(late, run_fills([hole(*key) for key in late], pool)))
     blends = []
-    for (propagators, values, known), image_weights in zip(images, weights):
-        blended = sum(weight * fill for weight, fill in zip(image_weights, [next(hole_fills) for _ in propagators]))
+    for i, ((_, values, known), image_weights) in enumerate(zip(images, weights)):
+        blended = sum(weight * hole_fills[i, j] for j, weight in enumerate(image_weights) if weight > 0)
         blends.append((np.where(known, values, blended), image_weights))
     return blends
 
