@@ -152,7 +152,7 @@ def test_colorize_batch_stacks_the_batched_fits() -> None:
     assert torch.equal(colorize_batch(internal, monos, rgb_known, known), expected)
 
 
-@pytest.mark.parametrize("name", ["mean", "levin", "dt"])
+@pytest.mark.parametrize("name", ["mean", "levin", "local-linear", "validated-blend", "dt"])
 def test_colorize_batch_loops_over_classical_colorizers(name: str) -> None:
     monos, rgb_known, known = _batch(32)
     colorizer = get_colorizer(name)

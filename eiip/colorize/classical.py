@@ -21,6 +21,7 @@ monochrome, so the output has Y == ``mono`` wherever RGB clipping does not kick 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
@@ -32,8 +33,9 @@ from eiip.colorize.levin import levin_propagator
 from eiip.colorize.local_linear import local_linear_propagator
 from eiip.colorize.registry import (COLORIZERS, BatchColorizer, check_colorize_inputs, colorizer_names,
                                     function_factory, get_colorizer, register_colorizer)
-from eiip.colorize.stencil import StencilPropagator, propagate_together
-from eiip.colorize.validated_blend import BlendImage, Propagate, area_downsample, check_holdouts, validated_blends
+from eiip.colorize.stencil import StencilPropagator
+from eiip.colorize.validated_blend import (BlendImage, Propagate, area_downsample, check_holdouts, run_fills,
+                                           validated_blends)
 
 _log = logging.getLogger(__name__)
 
@@ -106,11 +108,12 @@ def _propagation_batch(
     to_rgb: Callable[[np.ndarray, np.ndarray, torch.Tensor], torch.Tensor],
     make: Callable[[np.ndarray, torch.device | None], StencilPropagator],
 ) -> torch.Tensor:
-    """(K, 3, H, W) RGB of K images whose chroma the propagator ``make(y, device)`` fills, solved together
-    on a torch device (:func:`eiip.colorize.stencil.propagate_together`)."""
+    """(K, 3, H, W) RGB of K images whose chroma the propagator ``make(y, device)`` fills: solved together
+    on a torch device, else on ``torch.get_num_threads()`` threads (:func:`eiip.colorize.validated_blend.run_fills`)."""
     device = solve_device(solver, monos.device)
     images = [_prepare(*image) for image in zip(monos, rgb_known, known)]
-    fills = propagate_together([(make(y, device), chroma, mask, None) for y, chroma, mask in images])
+    with ThreadPoolExecutor(torch.get_num_threads()) as pool:
+        fills = run_fills([(make(y, device), chroma, mask, ~mask) for y, chroma, mask in images], pool)
     return torch.stack([to_rgb(y, fill, monos) for (y, _, _), fill in zip(images, fills)])
 
 
