@@ -28,7 +28,7 @@ Devices: by default cpu, plus cuda when torch sees a GPU. On CUDA, W processes n
 r uses cuda:r): settings with more processes than GPUs are skipped. On CPU each of W processes gets
 (CPUs / W) torch threads (eval.py's own rule); the single-process run uses torch's default.
 `--batch-sizes` are the colorizer batch sizes of the CUDA runs; CPU runs use `--cpu-batch-sizes`
-(default 1, the colorizer config's default).
+(default 4, the colorizer config's default; the 2026-11-29 table in BENCHMARKS.md was measured with 1).
 """
 
 from __future__ import annotations
@@ -211,8 +211,8 @@ def parse_args() -> argparse.Namespace:
                         help="default: cpu, plus cuda when torch sees a GPU")
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8, 32],
                         help="colorizer batch sizes of the CUDA runs (default 1 8 32)")
-    parser.add_argument("--cpu-batch-sizes", nargs="+", type=int, default=[1],
-                        help="colorizer batch sizes of the CPU runs (default 1)")
+    parser.add_argument("--cpu-batch-sizes", nargs="+", type=int, default=[4],
+                        help="colorizer batch sizes of the CPU runs (default 4)")
     parser.add_argument("--lpips", default=None, choices=["alex", "vgg", "squeeze", "null"],
                         help="metrics.lpips (default: alex when its ImageNet weights are in the torch.hub cache, "
                              "else null)")

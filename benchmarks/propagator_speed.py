@@ -8,6 +8,7 @@ machine; the table gives medians and the baseline / this-tree ratio of the media
 
     python benchmarks/propagator_speed.py                                  # this tree vs 28bc291, demo only
     python benchmarks/propagator_speed.py --baseline-rev none --sizes 256x256 512x640 1024x1280
+    python benchmarks/propagator_speed.py --baseline-rev none --device cuda --sizes 512x640 1024x1280   # the GPU path
 """
 
 from __future__ import annotations
@@ -54,27 +55,34 @@ def _inputs(names: list[str]) -> dict:
     return inputs
 
 
-def worker(colorizers: list[str], names: list[str]) -> None:
-    """Time each colorizer once on each input (this process's eiip); print one JSON line."""
+def worker(colorizers: list[str], names: list[str], device: str) -> None:
+    """Time each colorizer once on each input (this process's eiip) on `device`; print one JSON line.
+
+    On a GPU the inputs live there (the colorizers then solve there, `solver=auto`), one untimed call
+    first takes CUDA's start-up out, and each time ends when the result is back on the host."""
     # the worker runs in the exported tree; decide by its files (an editable install of this checkout
     # would otherwise serve eiip.colorize from here to an older tree)
     if (Path.cwd() / "eiip" / "colorizers.py").is_file():  # revisions before the eiip/colorize/ package
         from eiip.colorizers import get_colorizer
     else:
         from eiip.colorize import get_colorizer
+    inputs = {name: tuple(tensor.to(device) for tensor in tensors) for name, tensors in _inputs(names).items()}
+    if device != "cpu":
+        get_colorizer(colorizers[0])(*next(iter(inputs.values()))).cpu()
     seconds = {}
-    for name, (gray, rgb_known, known) in _inputs(names).items():
+    for name, (gray, rgb_known, known) in inputs.items():
         for colorizer in colorizers:
             build = get_colorizer(colorizer)
             started = time.perf_counter()
-            build(gray, rgb_known, known)
+            build(gray, rgb_known, known).cpu()
             seconds[f"{colorizer} | {name}"] = time.perf_counter() - started
     print(json.dumps(seconds))
 
 
-def _run(tree: Path, colorizers: list[str], names: list[str]) -> dict[str, float]:
+def _run(tree: Path, colorizers: list[str], names: list[str], device: str) -> dict[str, float]:
     env = dict(os.environ, PYTHONPATH=str(tree))
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--colorizers", *colorizers, "--inputs", *names]
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--colorizers", *colorizers,
+               "--device", device, "--inputs", *names]
     out = subprocess.run(command, env=env, cwd=tree, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -86,16 +94,17 @@ def main() -> None:
     parser.add_argument("--no-demo", action="store_true", help="leave out the authors' demo input")
     parser.add_argument("--baseline-rev", default="28bc291", help="git revision to compare with, or 'none'")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu", help="torch device of the inputs, e.g. cuda (default cpu)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--inputs", nargs="*", default=[], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.colorizers, args.inputs)
+        worker(args.colorizers, args.inputs, args.device)
         return
     names = ([] if args.no_demo else ["demo"]) + [f"china:{size}:{kind}" for size in args.sizes for kind in ("rect", "freeform")]
     with tempfile.TemporaryDirectory() as scratch:
         trees = revision_trees(args.baseline_rev, Path(scratch))
-        runs = alternating(list(trees), args.repeats, lambda label, _: _run(trees[label], args.colorizers, names))
+        runs = alternating(list(trees), args.repeats, lambda label, _: _run(trees[label], args.colorizers, names, args.device))
     medians = {label: {key: statistics.median(run[key] for run in results) for key in results[0]}
                for label, results in runs.items()}
     labels = list(trees)
@@ -106,7 +115,7 @@ def main() -> None:
         cells = [f"{medians[label][key]:.2f}" for label in labels]
         ratio = f" | {medians[labels[-1]][key] / medians['this tree'][key]:.1f}x" if len(labels) > 1 else ""
         print(f"| {' | '.join(key.split(' | '))} | " + " | ".join(cells) + ratio + " |")
-    print(f"\n{args.repeats} runs each, alternating; medians. {os.cpu_count()} CPUs, "
+    print(f"\n{args.repeats} runs each, alternating; medians. Device {args.device}; {os.cpu_count()} CPUs, "
           f"torch threads as set by the environment.")
 
 

@@ -37,6 +37,8 @@ The defaults (4 backbones, mono, 64x64, batch 4, 1 warm-up + 4 timed steps, 3 ru
     python benchmarks/train_steps.py --stage last --backbones edgeconnect gmcnn   # adversarial phases
     python benchmarks/train_steps.py --stage first last --bottlenecks mono rgb
     python benchmarks/train_steps.py --size 32 --steps 3 --warmup 1 --runs 1 --backbones gatedconv gmcnn
+    python benchmarks/train_steps.py --baseline-rev none --trainer gpu --size 256 --batch-size 16 --workers 8 \
+        --warmup 5 --steps 20 --runs 1                                           # GPU: 256x256, batch 16, bf16
 """
 
 from __future__ import annotations
@@ -146,6 +148,7 @@ def train_overrides(config: TreeConfig, backbone: str, bottleneck: str, stage: s
                  "+trainer.limit_val_batches=0", "+trainer.num_sanity_val_steps=0", "trainer.enable_progress_bar=false",
                  "checkpoint_every_n_steps=1000000000", "seed=0"]
     overrides += ["pretrained_losses=false"] if config.pretrained_switch else config.zero_pretrained
+    overrides += [f"trainer={args.trainer}"] if args.trainer else []
     if stage == "last":
         overrides += [f"backbone.stages.{index}.steps=0" for index in range(config.stages - 1)]
     return overrides
@@ -182,6 +185,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1, help="untimed generator steps first (>= 1)")
     parser.add_argument("--runs", type=int, default=3, help="runs per revision and configuration, alternating")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per run (default: torch's)")
+    parser.add_argument("--trainer", default=None, choices=["cpu", "gpu"],
+                        help="train.py's trainer config (gpu: one GPU, bf16-mixed; default: train.py's)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("overrides", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
