@@ -45,22 +45,15 @@ def _check(eps: float, radius: int, shape: tuple[int, int]) -> int:
     return side
 
 
-def _box_sums(corners: np.ndarray, side: int) -> dict[tuple[int, int], np.ndarray]:
-    """Sums of ``corners`` (tops, lefts), a map over window positions, over every box of (a, b) positions,
-    1 <= a, b <= side: entry (r, c) of box (a, b) sums the positions (r - a + 1 .. r, c - b + 1 .. c) of the
-    map padded with side - 1 zeros on every side (shape (tops + 2 side - 2, lefts + 2 side - 2))."""
-    padded = np.pad(corners, side - 1)
-    tall = {1: padded}
-    for a in range(2, side + 1):
-        tall[a] = tall[a - 1].copy()
-        tall[a][a - 1 :] += padded[: padded.shape[0] - a + 1]
-    boxes = {}
-    for a, column in tall.items():
-        boxes[a, 1] = column
-        for b in range(2, side + 1):
-            boxes[a, b] = boxes[a, b - 1].copy()
-            boxes[a, b][:, b - 1 :] += column[:, : column.shape[1] - b + 1]
-    return boxes
+def _trailing_sums(array: np.ndarray, length: int, axis: int) -> np.ndarray:
+    """Entry r of ``array`` summed with the ``length - 1`` entries before it along ``axis`` (fewer at the start)."""
+    total = array.copy()
+    for k in range(1, length):
+        ahead = [slice(None)] * array.ndim
+        behind = [slice(None)] * array.ndim
+        ahead[axis], behind[axis] = slice(k, None), slice(None, -k)
+        total[tuple(ahead)] += array[tuple(behind)]
+    return total
 
 
 def local_linear_rows(y: np.ndarray, eps: float, radius: int = 1
@@ -84,17 +77,25 @@ def local_linear_rows(y: np.ndarray, eps: float, radius: int = 1
     values = np.stack([y[dy : dy + tops, dx : dx + lefts] for dy in range(side) for dx in range(side)])
     mean = values.mean(axis=0)
     scale = 1.0 / (count * (values.var(axis=0) + eps / count))
-    sums = [_box_sums(corners, side) for corners in (np.ones_like(mean), scale, scale * mean, scale * mean * mean)]
+    # maps over the window positions, padded with side - 1 zeros on every side
+    padded = [np.pad(corners, side - 1) for corners in (np.ones_like(mean), scale, scale * mean, scale * mean * mean)]
     offsets = np.array([(dy, dx) for dy in range(1 - side, side) for dx in range(1 - side, side)])
     shifted = np.pad(y, side - 1)
     entries = np.empty((len(offsets), h, w))
-    for d, (dy, dx) in enumerate(offsets):
-        box = (side - abs(dy), side - abs(dx))
-        # windows holding pixel i and i + (dy, dx): the box of positions ending at i + min(0, d) (padded: + side - 1)
-        top, left = min(0, dy) + side - 1, min(0, dx) + side - 1
-        windows, s, s_mean, s_mean2 = (boxes[box][top : top + h, left : left + w] for boxes in sums)
-        y_j = shifted[side - 1 + dy : side - 1 + dy + h, side - 1 + dx : side - 1 + dx + w]
-        entries[d] = windows * (float(dy == 0 and dx == 0) - 1.0 / count) - y * y_j * s + (y + y_j) * s_mean - s_mean2
+    for a in range(1, side + 1):
+        tall = [_trailing_sums(corners, a, axis=0) for corners in padded]
+        for b in range(1, side + 1):
+            # box (a, b), entry (r, c): the sum over window positions (r - a + 1 .. r, c - b + 1 .. c), padded
+            boxes = [_trailing_sums(column, b, axis=1) for column in tall]
+            for d, (dy, dx) in enumerate(offsets):
+                if (side - abs(dy), side - abs(dx)) != (a, b):
+                    continue
+                # windows holding pixel i and i + (dy, dx): the box of positions ending at i + min(0, d)
+                top, left = min(0, dy) + side - 1, min(0, dx) + side - 1
+                windows, s, s_mean, s_mean2 = (box[top : top + h, left : left + w] for box in boxes)
+                y_j = shifted[side - 1 + dy : side - 1 + dy + h, side - 1 + dx : side - 1 + dx + w]
+                entries[d] = (windows * (float(dy == 0 and dx == 0) - 1.0 / count) - y * y_j * s
+                              + (y + y_j) * s_mean - s_mean2)
 
     def rows_of(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         return entries[:, rows, cols].T
