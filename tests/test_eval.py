@@ -119,7 +119,7 @@ def test_wandb_offline_run_holds_the_table_images_and_plots(sample_shards: Path,
 def test_rerun_after_interruption_skips_done_images_and_gives_the_same_summary(
     sample_shards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    overrides = ("backbone=ns", "colorizer=levin", "logger=csv", "save_images=false")
+    overrides = ("backbone=ns", "colorizer=levin", "colorizer.batch_size=1", "logger=csv", "save_images=false")
     runner.evaluate(compose_eval(sample_shards, *overrides), tmp_path / "whole")
 
     calls: list[int] = []
