@@ -71,6 +71,16 @@ def test_colorize_with_gray_hint_and_comparison(
     assert Image.open(compare).width > 3 * 64
 
 
+def test_the_default_colorizer_shows_its_fills_unless_quiet(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, photo_files: dict[str, Path]
+) -> None:
+    arguments = ("colorize", "--image", photo_files["image"], "--mask", photo_files["mask"], "--out", tmp_path / "o.png")
+    code, _, err = run_cli(capsys, *arguments)
+    assert code == 0 and "validated-blend fills: 100%" in err and "10/10" in err  # 4 held-out sets x 2 + 2 holes
+    code, _, err = run_cli(capsys, *arguments, "--quiet")
+    assert code == 0 and "fills" not in err
+
+
 def test_hint_parsing() -> None:
     hint = parse_hint("12, 7,#ff8000")
     assert (hint.x, hint.y) == (12, 7)

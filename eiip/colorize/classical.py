@@ -208,6 +208,7 @@ def validated_blend_colorize_batch(
     holdouts: int = 4,
     validation_scale: int = 1,
     solver: str = "auto",
+    progress: bool = False,
 ) -> torch.Tensor:
     """Blend of the ``candidates``' chroma, weighted per image on held-out known pixels (:mod:`eiip.colorize.validated_blend`).
 
@@ -220,6 +221,7 @@ def validated_blend_colorize_batch(
     ``solver``: see :func:`solve_device`; on a torch device the held-out and hole fills of the K images
     are solved together. Other fills run on ``torch.get_num_threads()`` threads, the largest first. The RGB
     keeps Y == ``mono`` (chroma scaled into the gamut). The weights go to this module's logger at DEBUG level.
+    ``progress``: a bar of the fills done (on stderr).
     """
     check_holdouts(holdouts)
     if isinstance(validation_scale, bool) or int(validation_scale) != validation_scale or validation_scale < 1:
@@ -245,7 +247,8 @@ def validated_blend_colorize_batch(
         return propagators(small_y), small_chroma, small_mask
 
     blends = validated_blends([(propagators(y), chroma, mask) for y, chroma, mask in images], holdouts,
-                              validations=[validation(*image) for image in images], threads=torch.get_num_threads())
+                              validations=[validation(*image) for image in images], threads=torch.get_num_threads(),
+                              progress=progress)
     for _, weights in blends:
         _log.debug("validated-blend weights: %s", dict(zip(names, weights.round(3).tolist())))
     return torch.stack([_to_rgb_in_gamut(y, blended, monos) for (y, _, _), (blended, _) in zip(images, blends)])

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
 import numpy as np
+from tqdm import tqdm
 
 from eiip.colorize.stencil import StencilPropagator, propagate_together
 
@@ -112,15 +113,20 @@ def _cost(request: Fill) -> int:
     return int((~known).sum())
 
 
-def run_fills(requests: Sequence[Fill], pool: ThreadPoolExecutor) -> list[np.ndarray]:
+def run_fills(requests: Sequence[Fill], pool: ThreadPoolExecutor, progress: tqdm | None = None) -> list[np.ndarray]:
     """``propagate(values, known, wanted)`` of every request: those of stencil propagators on a torch device
     in one batched solve (:func:`eiip.colorize.stencil.propagate_together`), the others on ``pool``, the
-    largest first (fewer threads idle at the end)."""
+    largest first (fewer threads idle at the end). ``progress``: a bar advanced by one per fill done."""
     batched = {i for i, (propagate, *_) in enumerate(requests)
                if isinstance(propagate, StencilPropagator) and propagate.device is not None}
     pooled = sorted(set(range(len(requests))) - batched, key=lambda i: -_cost(requests[i]))
     futures = {i: pool.submit(*requests[i]) for i in pooled}
+    if progress is not None:
+        for future in futures.values():
+            future.add_done_callback(lambda _: progress.update())
     solved = dict(zip(sorted(batched), propagate_together([requests[i] for i in sorted(batched)])))
+    if progress is not None:
+        progress.update(len(batched))
     return [solved[i] if i in batched else futures[i].result() for i in range(len(requests))]
 
 
@@ -150,14 +156,15 @@ def _weights(images: Sequence[BlendImage], sets: Sequence[Sequence[np.ndarray]],
 
 
 def validated_blends(images: Sequence[BlendImage], holdouts: int, *,
-                     validations: Sequence[BlendImage | None] | None = None, threads: int = 1
+                     validations: Sequence[BlendImage | None] | None = None, threads: int = 1, progress: bool = False
                      ) -> list[tuple[np.ndarray, np.ndarray]]:
     """:func:`validated_blend` of several images, their fills run at once (:func:`run_fills`: the largest
     first on the threads; one batched solve on a torch device).
 
     The stencil propagators fill the holes together with the held-out sets, also one whose weight turns
     out to be 0 (that fill then goes unused): it keeps the threads busy, and on a device it is one solve.
-    Any other propagator (e.g. a network colorizer) fills a hole afterwards, only if its weight is not 0."""
+    Any other propagator (e.g. a network colorizer) fills a hole afterwards, only if its weight is not 0.
+    ``progress``: a tqdm bar (stderr) of the fills done."""
     if any(not propagators for propagators, _, _ in images):
         raise ValueError("validated_blend needs at least one propagator")
     validations = validations or [None] * len(images)
@@ -170,13 +177,15 @@ def validated_blends(images: Sequence[BlendImage], holdouts: int, *,
 
     eager = [(i, j) for i, (propagators, _, _) in enumerate(images)
              for j, propagate in enumerate(propagators) if isinstance(propagate, StencilPropagator)]
-    with ThreadPoolExecutor(max(1, int(threads))) as pool:
-        fills = run_fills(requests + [hole(*key) for key in eager], pool)
+    with (ThreadPoolExecutor(max(1, int(threads))) as pool,
+          tqdm(total=len(requests) + len(eager), desc="validated-blend fills", unit="fill", disable=not progress) as bar):
+        fills = run_fills(requests + [hole(*key) for key in eager], pool, bar)
         weights = _weights(fitted_on, sets, fills[: len(requests)])
         hole_fills = dict(zip(eager, fills[len(requests) :]))
         late = [(i, j) for i, image_weights in enumerate(weights) for j, weight in enumerate(image_weights)
                 if weight > 0 and (i, j) not in hole_fills]
-        hole_fills.update(zip(late, run_fills([hole(*key) for key in late], pool)))
+        bar.total += len(late)
+        hole_fills.update(zip(late, run_fills([hole(*key) for key in late], pool, bar)))
     blends = []
     for i, ((_, values, known), image_weights) in enumerate(zip(images, weights)):
         blended = sum(weight * hole_fills[i, j] for j, weight in enumerate(image_weights) if weight > 0)

@@ -62,7 +62,8 @@ def colorize_image(
         if given:
             raise InputError(f"{', '.join(given)} work(s) with the internal colorizers only, not {args.colorizer!r} "
                              f"(add --colorizer internal)")
-        return get_colorizer(args.colorizer)(mono, rgb, known)
+        progress = {"progress": not args.quiet} if args.colorizer == "validated-blend" else {}  # its fills, on stderr
+        return get_colorizer(args.colorizer, **progress)(mono, rgb, known)
     settings = {"preset": args.preset, "levels": args.levels, "steps": args.steps}
     settings.update({name: getattr(args, name) for name in ("loss", "ensemble") if getattr(args, name) is not None})
     if args.fit_pixels is not None:
