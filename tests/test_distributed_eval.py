@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 EVAL = str(ROOT / "eval.py")
 TIMEOUT_S = 300
 # the 6 images of the sample train split, so that two processes get three images each
-OVERRIDES = ("backbone=telea", "colorizer=levin", "colorizer.batch_size=1", "split=train", "logger=csv", "progress=false",
-             "dist_timeout_min=2")  # one image per batch: the interruption tests stop after the first
+OVERRIDES = ("backbone=telea", "colorizer=levin", "colorizer.batch_size=1", "split=train", "logger=csv",
+             "progress=false", "dist_timeout_min=2")  # one image per batch: the interruption tests stop after the first
 FIRST_BATCH_THEN_INTERRUPT = f"""
 import runpy, sys
 from eiip.evaluation import runner

@@ -123,6 +123,7 @@ def local_linear_propagator(y: np.ndarray, *, eps: float = 1e-5, radius: int = 1
 
     The entries of every pixel are computed once, here (:func:`local_linear_rows`); each call picks the
     rows it solves. ``eps`` (1e-5 on the [0, 1] gray scale, chosen on the colorization benchmark among
-    1e-4 .. 1e-7) regularizes the slopes a_k: larger values flatten the fill. With a torch ``device`` the system is solved there by conjugate gradients.
+    1e-4 .. 1e-7) regularizes the slopes a_k: larger values flatten the fill. With a torch ``device`` the
+    system is solved there by conjugate gradients.
     """
     return StencilPropagator(*local_linear_rows(y, eps, radius), symmetric=True, device=device)

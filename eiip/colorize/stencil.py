@@ -136,7 +136,8 @@ class StencilPropagator:
         # CSR directly, a row's entries in stencil order (no COO sort)
         indptr = np.concatenate([[0], np.cumsum(in_system.sum(axis=1))])
         matrix = scipy.sparse.csr_matrix((coefficient[in_system], column[in_system], indptr), shape=(n, n))
-        # known neighbours inside the image (only pixels at the border of the unknown set have some) go to the right-hand side
+        # known neighbours inside the image (only pixels at the border of the unknown set have some) move to
+        # the right-hand side
         pixel, entry = np.nonzero(~in_system)
         at = neighbour[pixel, entry]
         inside = np.pad(np.ones(unknown.shape, dtype=bool), pad).ravel()[at]

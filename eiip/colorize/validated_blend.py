@@ -177,8 +177,8 @@ def validated_blends(images: Sequence[BlendImage], holdouts: int, *,
 
     eager = [(i, j) for i, (propagators, _, _) in enumerate(images)
              for j, propagate in enumerate(propagators) if isinstance(propagate, StencilPropagator)]
-    with (ThreadPoolExecutor(max(1, int(threads))) as pool,
-          tqdm(total=len(requests) + len(eager), desc="validated-blend fills", unit="fill", disable=not progress) as bar):
+    bar = tqdm(total=len(requests) + len(eager), desc="validated-blend fills", unit="fill", disable=not progress)
+    with ThreadPoolExecutor(max(1, int(threads))) as pool, bar:
         fills = run_fills(requests + [hole(*key) for key in eager], pool, bar)
         weights = _weights(fitted_on, sets, fills[: len(requests)])
         hole_fills = dict(zip(eager, fills[len(requests) :]))
