@@ -255,7 +255,8 @@ def _report(rows: list, commands: dict, notes: list[str], labels: list[str], arg
     print(f"\nSettings: {args.size}x{args.size} crops, batch {args.batch_size}, sample data, "
           f"{args.steps} timed generator steps after {args.warmup} warm-up steps per run, {args.runs} runs per "
           f"revision alternating, medians; {os.cpu_count()} CPUs, torch threads "
-          f"{args.threads or 'as torch sets them'}, data.num_workers={args.workers}; whole benchmark {seconds:.0f} s.")
+          f"{args.threads or 'as torch sets them'}, data.num_workers={args.workers}, "
+          f"trainer={args.trainer or 'train.py default'}; whole benchmark {seconds:.0f} s.")
     print("Steps are generator steps (trainer.global_step) in both trees; the discriminator steps per generator "
           "step are part of each tree's recipe and are in its time (the newer configs' critic_steps: HiFill 3, "
           "GMCNN 5). GMCNN's first stage (40000 steps) is reconstruction-only: no discriminator runs there; "

@@ -113,7 +113,7 @@ def _propagation_batch(
     device = solve_device(solver, monos.device)
     images = [_prepare(*image) for image in zip(monos, rgb_known, known)]
     with ThreadPoolExecutor(torch.get_num_threads()) as pool:
-        fills = run_fills([(make(y, device), chroma, mask, ~mask) for y, chroma, mask in images], pool)
+        fills = run_fills([(make(y, device), chroma, mask, None) for y, chroma, mask in images], pool)
     return torch.stack([to_rgb(y, fill, monos) for (y, _, _), fill in zip(images, fills)])
 
 
@@ -190,7 +190,7 @@ def _colorizer_propagator(name: str, mono: torch.Tensor, y: np.ndarray) -> Propa
     """Any registered colorizer (default options) as a chroma propagator, through its RGB output."""
     colorizer = get_colorizer(name)
 
-    def propagate(chroma: np.ndarray, known: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    def propagate(chroma: np.ndarray, known: np.ndarray, wanted: np.ndarray | None) -> np.ndarray:
         """Fills every unknown pixel (a colorizer has no notion of ``wanted``)."""
         rgb_known = _to_rgb(y, chroma, mono)
         rgb = colorizer(mono, rgb_known, torch.from_numpy(known)[None].to(mono.device))

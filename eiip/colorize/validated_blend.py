@@ -8,8 +8,8 @@ sum 1) minimize the squared chroma error on those held-out pixels, whose true co
 candidates' fills of the real hole, from all known pixels, are then blended with these weights.
 
 A *propagator* here is ``propagate(values, known, wanted) -> values``: ``values`` (C, H, W) is kept
-where ``known`` (H, W) is True and filled elsewhere, at least at the ``wanted`` (H, W) pixels (the
-stencil propagators ``eiip.colorize.levin.levin_propagator`` and
+where ``known`` (H, W) is True and filled elsewhere, at least at the ``wanted`` (H, W) pixels (at all
+unknown pixels when ``wanted`` is None; the stencil propagators ``eiip.colorize.levin.levin_propagator`` and
 ``eiip.colorize.local_linear.local_linear_propagator`` solve only the parts of the unknown pixels
 coupled to them, so a held-out set far from the hole costs a system of its own size). Stencil
 propagators on a torch device have all their fills, of every held-out set and image
@@ -30,10 +30,10 @@ from eiip.colorize.stencil import StencilPropagator, propagate_together
 __all__ = ["HOLDOUT_SHIFTS", "BlendImage", "Fill", "Propagate", "area_downsample", "blend_weights", "check_holdouts",
            "holdout_masks", "run_fills", "validated_blend", "validated_blends"]
 
-Propagate = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
-"""``propagate(values (C, H, W), known (H, W) bool, wanted (H, W) bool) -> (C, H, W)``."""
+Propagate = Callable[[np.ndarray, np.ndarray, np.ndarray | None], np.ndarray]
+"""``propagate(values (C, H, W), known (H, W) bool, wanted (H, W) bool or None) -> (C, H, W)``."""
 
-Fill = tuple[Propagate, np.ndarray, np.ndarray, np.ndarray]
+Fill = tuple[Propagate, np.ndarray, np.ndarray, np.ndarray | None]
 """``(propagate, values, known, wanted)``: one fill to run."""
 
 BlendImage = tuple[Sequence[Propagate], np.ndarray, np.ndarray]
@@ -173,7 +173,7 @@ def validated_blends(images: Sequence[BlendImage], holdouts: int, *,
 
     def hole(image: int, candidate: int) -> Fill:
         propagators, values, known = images[image]
-        return propagators[candidate], values, known, ~known
+        return propagators[candidate], values, known, None
 
     eager = [(i, j) for i, (propagators, _, _) in enumerate(images)
              for j, propagate in enumerate(propagators) if isinstance(propagate, StencilPropagator)]
