@@ -9,6 +9,10 @@ machine; the table gives medians and the baseline / this-tree ratio of the media
     python benchmarks/propagator_speed.py                                  # this tree vs 28bc291, demo only
     python benchmarks/propagator_speed.py --baseline-rev none --sizes 256x256 512x640 1024x1280
     python benchmarks/propagator_speed.py --baseline-rev none --device cuda --sizes 512x640 1024x1280   # the GPU path
+    python benchmarks/propagator_speed.py --colorizers levin validated-blend validated-blend:validation_scale=2
+
+A colorizer given as NAME:KEY=VALUE,... runs with those options (VALUE read as JSON, else as text); a
+revision that does not know an option shows "-" for it.
 """
 
 from __future__ import annotations
@@ -55,6 +59,19 @@ def _inputs(names: list[str]) -> dict:
     return inputs
 
 
+def colorizer_options(spec: str) -> tuple[str, dict]:
+    """``NAME`` or ``NAME:KEY=VALUE,...`` -> (name, options); a VALUE that is not JSON stays text."""
+    name, _, text = spec.partition(":")
+    options = {}
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return name, options
+
+
 def worker(colorizers: list[str], names: list[str], device: str) -> None:
     """Time each colorizer once on each input (this process's eiip) on `device`; print one JSON line.
 
@@ -68,11 +85,16 @@ def worker(colorizers: list[str], names: list[str], device: str) -> None:
         from eiip.colorize import get_colorizer
     inputs = {name: tuple(tensor.to(device) for tensor in tensors) for name, tensors in _inputs(names).items()}
     if device != "cpu":
-        get_colorizer(colorizers[0])(*next(iter(inputs.values()))).cpu()
-    seconds = {}
+        get_colorizer(colorizer_options(colorizers[0])[0])(*next(iter(inputs.values()))).cpu()
+    seconds: dict[str, float | None] = {}
     for name, (gray, rgb_known, known) in inputs.items():
         for colorizer in colorizers:
-            build = get_colorizer(colorizer)
+            colorizer_name, options = colorizer_options(colorizer)
+            try:
+                build = get_colorizer(colorizer_name, **options)
+            except (TypeError, ValueError):  # an option this revision does not have
+                seconds[f"{colorizer} | {name}"] = None
+                continue
             started = time.perf_counter()
             build(gray, rgb_known, known).cpu()
             seconds[f"{colorizer} | {name}"] = time.perf_counter() - started
@@ -105,15 +127,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         trees = revision_trees(args.baseline_rev, Path(scratch))
         runs = alternating(list(trees), args.repeats, lambda label, _: _run(trees[label], args.colorizers, names, args.device))
-    medians = {label: {key: statistics.median(run[key] for run in results) for key in results[0]}
-               for label, results in runs.items()}
+    medians = {label: {key: None if results[0][key] is None else statistics.median(run[key] for run in results)
+                       for key in results[0]} for label, results in runs.items()}
     labels = list(trees)
     header = "| colorizer | input | " + " | ".join(f"{label} (s)" for label in labels)
     header += f" | {labels[-1]} / this tree |" if len(labels) > 1 else " |"
     print(header + "\n|" + "---|" * (header.count("|") - 1))
     for key in medians["this tree"]:
-        cells = [f"{medians[label][key]:.2f}" for label in labels]
-        ratio = f" | {medians[labels[-1]][key] / medians['this tree'][key]:.1f}x" if len(labels) > 1 else ""
+        cells = ["-" if medians[label][key] is None else f"{medians[label][key]:.2f}" for label in labels]
+        measured = len(labels) > 1 and None not in (medians[labels[-1]][key], medians["this tree"][key])
+        ratio = f" | {medians[labels[-1]][key] / medians['this tree'][key]:.1f}x" if measured else (
+            " | -" if len(labels) > 1 else "")
         print(f"| {' | '.join(key.split(' | '))} | " + " | ".join(cells) + ratio + " |")
     print(f"\n{args.repeats} runs each, alternating; medians. Device {args.device}; {os.cpu_count()} CPUs, "
           f"torch threads as set by the environment.")

@@ -21,3 +21,45 @@ def test_train_steps_bench_runs_train_py_with_its_timer() -> None:
     assert len(rows) == 1 and rows[0].endswith("| 1 |"), done.stdout  # one discriminator step per generator step
     assert "gatedconv mono only | this tree | run 0:" in done.stderr
     assert "pretrained_losses=false" in done.stdout
+
+
+def test_blend_weight_study_scores_the_default_colorizer_and_an_oracle_above_it() -> None:
+    """benchmarks/blend_weight_noise.py: its `today` estimator is the default `validated-blend` (same
+    hole PSNR as the colorizer's output, to float32 rounding) and its oracle is no worse than it."""
+    import numpy as np
+    import torch
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from blend_weight_noise import measure_pair
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    from eiip.color import composite, rgb_to_mono
+    from eiip.colorize import get_colorizer
+    from eiip.data.samples import load_sample_photo
+    from eiip.masks import generate_mask
+    from eiip.metrics import hole_psnr
+
+    image = load_sample_photo("astronaut", (48, 48))
+    known = ~torch.from_numpy(generate_mask("rect", 48, 48, np.random.default_rng(3), ratio=(0.2, 0.3)))[None]
+    row = measure_pair(image, known)
+    rgb_known = composite(torch.ones_like(image), image, known)
+    colorized = get_colorizer("validated-blend")(rgb_to_mono(image), rgb_known, known)
+    expected = hole_psnr(composite(colorized, image, known), image, known)
+    assert abs(row["today"]["hole_psnr"] - expected) < 1e-4
+    # the oracle is the best of 21 weights 0.05 apart: at least today's, up to the spacing of that grid
+    assert row["oracle"]["hole_psnr"] >= row["today"]["hole_psnr"] - 0.01
+    assert set(row) == {"today", "holdouts8", "scale2", "scale3", "gamut", "oracle"}
+
+
+def test_propagator_speed_reads_colorizer_options() -> None:
+    """`NAME:KEY=VALUE,...` in benchmarks/propagator_speed.py: values read as JSON, else kept as text."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from propagator_speed import colorizer_options
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    assert colorizer_options("levin") == ("levin", {})
+    assert colorizer_options("validated-blend:validation_scale=2,holdouts=3") == (
+        "validated-blend", {"validation_scale": 2, "holdouts": 3})
+    assert colorizer_options("local-linear:solver=scipy") == ("local-linear", {"solver": "scipy"})
