@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from colorization import MASK_KINDS, benchmark_mask, parse_size
+from colorization import MASK_KINDS, benchmark_mask, load_done, parse_size
 from eiip.color import composite, rgb_to_mono
 from eiip.colorize import get_colorizer
 from eiip.data.samples import ALL_PHOTOS, load_sample_photo
@@ -46,10 +46,8 @@ def main() -> None:
     if args.scales[0] != 1:
         raise SystemExit("error: --scales must start with 1 (the reference)")
     size = "x".join(map(str, args.size))
-    done = {}
-    if args.results.exists():
-        done = {row["key"]: row for row in map(json.loads, args.results.read_text().splitlines())}
     args.results.parent.mkdir(parents=True, exist_ok=True)
+    done = load_done(args.results)
     rows = []
     for seed in args.seeds:
         for photo in args.photos:

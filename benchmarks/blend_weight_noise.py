@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from blend_validation_scale import TUNING_PHOTOS
-from colorization import MASK_KINDS, benchmark_mask, parse_size
+from colorization import MASK_KINDS, benchmark_mask, load_done, parse_size
 from eiip.color import composite, rgb_to_mono, rgb_to_yiq
 from eiip.colorize.classical import _prepare, _to_rgb_in_gamut
 from eiip.colorize.internal.chroma import chroma_to_rgb
@@ -51,13 +51,22 @@ def in_gamut(y: np.ndarray, chroma: np.ndarray) -> np.ndarray:
     return rgb_to_yiq(rgb)[1:].numpy()
 
 
-def levin_weight(y: np.ndarray, chroma: np.ndarray, known: np.ndarray, holdouts: int, gamut: bool) -> float:
-    """The validated blend's weight of ``levin`` (the other candidate: ``local-linear``) from held-out fills."""
+def levin_weight(y: np.ndarray, chroma: np.ndarray, known: np.ndarray, holdouts: int, gamut: bool,
+                 fills: dict[tuple[int, bytes], np.ndarray]) -> float:
+    """The validated blend's weight of ``levin`` (the other candidate: ``local-linear``) from held-out fills;
+    ``fills``: the candidates' fills of held-out sets already made for this image, by (candidate, set), reused
+    and added to (the estimators share most of their sets)."""
     propagators = [levin_propagator(y), local_linear_propagator(y)]
     sets = holdout_masks(known, holdouts)
-    mapped = (lambda fill: in_gamut(y, fill)) if gamut else (lambda fill: fill)
-    predictions = np.stack([np.concatenate([mapped(propagate(chroma, known & ~held, held))[:, held].ravel()
-                                            for held in sets]) for propagate in propagators])
+
+    def fill(candidate: int, held: np.ndarray) -> np.ndarray:
+        key = (candidate, held.tobytes())
+        if key not in fills:
+            fills[key] = propagators[candidate](chroma, known & ~held, held)
+        return in_gamut(y, fills[key]) if gamut else fills[key]
+
+    predictions = np.stack([np.concatenate([fill(candidate, held)[:, held].ravel() for held in sets])
+                            for candidate in range(len(propagators))])
     target = np.concatenate([chroma[:, held].ravel() for held in sets])
     return float(blend_weights(predictions, target)[0])
 
@@ -75,9 +84,10 @@ def measure_pair(image: torch.Tensor, known: torch.Tensor) -> dict:
     grid = np.linspace(0.0, 1.0, 21)
     curve = [score(w) for w in grid]
     row = {"oracle": {"weight": float(grid[int(np.argmax(curve))]), "hole_psnr": max(curve)}}
+    held_out_fills: dict[int, dict] = {}  # by scale
     for name, (scale, holdouts, gamut) in ESTIMATORS.items():
         inputs = (y, chroma, mask) if scale == 1 else area_downsample(y, chroma, mask, scale)
-        weight = levin_weight(*inputs, holdouts, gamut)
+        weight = levin_weight(*inputs, holdouts, gamut, held_out_fills.setdefault(scale, {}))
         # the gamut-mapped candidates blend inside the gamut, so the output's own mapping changes nothing
         row[name] = {"weight": weight, "hole_psnr": score(weight)}
     return row
@@ -102,9 +112,8 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=Path("benchmarks/results/blend-weight-noise.jsonl"))
     args = parser.parse_args()
     size = "x".join(map(str, args.size))
-    done = {}
-    if args.results.exists():
-        done = {row["key"]: row for row in map(json.loads, args.results.read_text().splitlines())}
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    done = load_done(args.results)
     rows = []
     for seed in args.seeds:
         for photo in args.photos:
