@@ -32,3 +32,20 @@ RELEASES: tuple[str, ...] = ("edgeconnect", "gmcnn", "deepfill-v2")
 
 NVIDIA_HOLE_COLORS: tuple[str, ...] = ("white", "black")
 """Colours that can mark the holes of imported NVIDIA irregular masks (`eiip.nvidia_masks`)."""
+
+HD_STRATEGIES: tuple[str, ...] = ("crop", "resize", "original")
+"""How the external stage completes images larger than its working size (`eiip.hd_strategy`), the default first."""
+
+WORKING_PIXELS = 512 * 640
+"""A network's working size by default: the paper's Places2 test size (512x640)."""
+
+DEFAULT_MAX_PIXELS = 100_000_000
+"""The largest image (width x height) read by default (`eiip.io`): a 100 MP photo takes about 1.2 GB per float
+copy, and the full-resolution paths keep a handful of copies well inside 24 GB."""
+
+NEIGHBOURHOOD_ABOVE = 1_000_000
+"""Images of more pixels than this are colorized in the neighbourhoods of their holes (`eiip.colorize.neighbourhood`;
+the paper's 512x640 and every benchmark image stay below it, solved whole)."""
+
+NEIGHBOURHOOD_COLORIZERS: tuple[str, ...] = ("levin", "local-linear", "validated-blend")
+"""The colorizers that solve large images in their holes' neighbourhoods (option ``neighbourhood_above``)."""

@@ -37,10 +37,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from eiip.choices import DEFAULT_MAX_PIXELS
 from eiip.color import rgb_to_mono
 from eiip.errors import InputError
 
 __all__ = [
+    "DEFAULT_MAX_PIXELS",
     "InputError",
     "NonBinaryMaskWarning",
     "ColorizeInputs",
@@ -60,6 +62,7 @@ __all__ = [
 
 MASK_THRESHOLD = 127
 """A mask pixel is a hole when its value, on the 0..255 scale, is greater than this."""
+
 
 
 class NonBinaryMaskWarning(UserWarning):
@@ -146,12 +149,26 @@ def _decode(image: Image.Image, path: Path, kind: str) -> tuple[np.ndarray, floa
     return np.asarray(image.convert("RGB")), 255.0, None
 
 
-def _load(path: str | os.PathLike, kind: str) -> tuple[np.ndarray, float, np.ndarray | None]:
-    """Open, fully decode and orient an image file; raise InputError for every failure."""
+def _check_pixels(width: int, height: int, path: Path, kind: str, max_pixels: int | None) -> None:
+    """InputError for an image of more than ``max_pixels`` pixels (None: no limit)."""
+    if max_pixels is not None and width * height > max_pixels:
+        raise InputError(f"{kind} {path} is {width}x{height} ({width * height / 1e6:.1f} MP), more than the limit of "
+                         f"{max_pixels / 1e6:g} MP: downscale it, or raise the limit (--max-pixels)")
+
+
+def _load(path: str | os.PathLike, kind: str, max_pixels: int | None = DEFAULT_MAX_PIXELS
+          ) -> tuple[np.ndarray, float, np.ndarray | None]:
+    """Open, check the size of, fully decode and orient an image file; raise InputError for every failure.
+
+    The size is checked from the header before any pixel is decoded. PIL's own decompression-bomb limit is
+    lifted to ``max_pixels`` meanwhile, so that the limit given is the one that holds."""
     path = Path(path)
     _check_file(path, kind)
+    bomb_limit = Image.MAX_IMAGE_PIXELS
     try:
+        Image.MAX_IMAGE_PIXELS = None if max_pixels is None else max(max_pixels, bomb_limit or 0)
         with Image.open(path) as image:
+            _check_pixels(*image.size, path, kind, max_pixels)
             image.load()  # full decode here, so that truncated files fail inside this try
             try:
                 ImageOps.exif_transpose(image, in_place=True)
@@ -164,8 +181,13 @@ def _load(path: str | os.PathLike, kind: str) -> tuple[np.ndarray, float, np.nda
             return _decode(image, path, kind)
     except InputError:
         raise
+    except Image.DecompressionBombError as error:  # beyond twice the limit PIL refuses before the header is read
+        raise InputError(f"{kind} {path} is larger than twice the limit of {(max_pixels or 0) / 1e6:g} MP: "
+                         "downscale it, or raise the limit (--max-pixels)") from error
     except _PIL_READ_ERRORS as error:
         raise InputError(f"cannot read {kind} {path}: {_short_reason(error)}") from error
+    finally:
+        Image.MAX_IMAGE_PIXELS = bomb_limit
 
 
 def _to_tensor(data: np.ndarray, max_value: float) -> torch.Tensor:
@@ -183,40 +205,41 @@ def _gray_from_color(rgb: torch.Tensor) -> torch.Tensor:
     return rgb_to_mono(rgb)
 
 
-def read_image(path: str | os.PathLike) -> torch.Tensor:
+def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> torch.Tensor:
     """Read an image file of any PIL mode as a (3, H, W) float32 tensor in [0, 1].
 
     Gray modes are replicated to three channels; alpha is dropped (not composited); the EXIF
-    orientation is applied. See the module docstring for how each mode is scaled.
+    orientation is applied. See the module docstring for how each mode is scaled. A file of more than
+    ``max_pixels`` pixels is refused (InputError; None: no limit).
     """
-    data, max_value, _alpha = _load(path, "image")
+    data, max_value, _alpha = _load(path, "image", max_pixels)
     tensor = _to_tensor(data, max_value)
     return tensor.expand(3, -1, -1).contiguous() if tensor.shape[0] == 1 else tensor
 
 
-def read_gray(path: str | os.PathLike) -> torch.Tensor:
+def read_gray(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> torch.Tensor:
     """Read a monochrome image file as a (1, H, W) float32 tensor in [0, 1].
 
     Single-channel modes are read directly (16-bit ones divided by 65535). A colour file is
     converted with the paper's monochrome (``rgb_to_mono``); a gray image stored as RGB with
     exactly equal channels is taken as it is, and one with nearly equal channels (as JPEG
-    saves them) comes out as their weighted mean. Alpha is dropped.
+    saves them) comes out as their weighted mean. Alpha is dropped. ``max_pixels``: as :func:`read_image`.
     """
-    data, max_value, _alpha = _load(path, "monochrome image")
+    data, max_value, _alpha = _load(path, "monochrome image", max_pixels)
     tensor = _to_tensor(data, max_value)
     return tensor if tensor.shape[0] == 1 else _gray_from_color(tensor)
 
 
-def read_mask(path: str | os.PathLike) -> torch.Tensor:
+def read_mask(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> torch.Tensor:
     """Read a mask file as a (1, H, W) bool tensor, True = hole (white, value > 127 of 255).
 
     Any mode is accepted: colour masks go to their monochrome luminance (``rgb_to_mono``),
     16-bit masks are scaled to 0..255, and a mask with alpha is multiplied by it, so a
     transparent pixel is known whatever colour it stores (white strokes on a transparent
     layer mark the hole). A mask with values other than 0 and 255 (JPEG noise, anti-aliased
-    edges) is thresholded at 127 with one :class:`NonBinaryMaskWarning`.
+    edges) is thresholded at 127 with one :class:`NonBinaryMaskWarning`. ``max_pixels``: as :func:`read_image`.
     """
-    data, max_value, alpha = _load(path, "mask")
+    data, max_value, alpha = _load(path, "mask", max_pixels)
     tensor = _to_tensor(data, max_value)
     value = (tensor if tensor.shape[0] == 1 else _gray_from_color(tensor)) * 255.0
     if alpha is not None:
@@ -330,16 +353,18 @@ def load_colorize_inputs(
     image_path: str | os.PathLike,
     mask_path: str | os.PathLike,
     gray_path: str | os.PathLike | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> ColorizeInputs:
     """Read and validate the inputs of colorization.
 
     The monochrome is read from `gray_path` when given (the completed monochrome of the
     external stage); otherwise it is the image's own monochrome, ``rgb_to_mono(rgb)`` (the
-    "natural monochrome" protocol). Raises InputError for any bad file or combination.
+    "natural monochrome" protocol). Raises InputError for any bad file or combination, or a file of more
+    than ``max_pixels`` pixels.
     """
-    rgb = read_image(image_path)
-    hole = read_mask(mask_path)
-    gray = read_gray(gray_path) if gray_path is not None else None
+    rgb = read_image(image_path, max_pixels)
+    hole = read_mask(mask_path, max_pixels)
+    gray = read_gray(gray_path, max_pixels) if gray_path is not None else None
     validate_colorize_inputs(rgb, hole, gray, image_name=str(image_path), mask_name=str(mask_path),
                              gray_name=str(gray_path))
     return ColorizeInputs(rgb=rgb, hole=hole, mono=gray if gray is not None else rgb_to_mono(rgb))

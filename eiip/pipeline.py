@@ -28,10 +28,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from eiip.external.backbones.hifill import HiFill
-from eiip.choices import CLASSICAL_METHODS
+from eiip.choices import CLASSICAL_METHODS, NEIGHBOURHOOD_ABOVE, WORKING_PIXELS
 from eiip.color import composite, rgb_to_mono
 from eiip.colorize import Colorizer
 from eiip.errors import InputError
+from eiip.hd_strategy import SizedStage
 
 if TYPE_CHECKING:
     from eiip.external.module import ExternalInpainter  # imports lightning: only checkpoint stages need it
@@ -240,23 +241,34 @@ class TruthStage:
 
 
 def build_external_stage(
-    backbone: str | None = None, ckpt: str | Path | None = None, device: str | torch.device = "cpu"
+    backbone: str | None = None, ckpt: str | Path | None = None, device: str | torch.device = "cpu",
+    hd_strategy: str | None = None, working_pixels: int | None = None,
 ) -> ExternalStage:
     """The stage of a learning-free ``backbone`` ("telea", "ns", "truth") or of a checkpoint ``ckpt``.
 
     Exactly one of them must be given and a checkpoint must be readable (InputError otherwise).
+    ``hd_strategy`` ("crop", "resize", "original"; :mod:`eiip.hd_strategy`): how images of more than
+    ``working_pixels`` pixels are completed (default: 512x640 for a checkpoint; 1 MP for the OpenCV stages,
+    whose crops are never brought down); None: the bare stage, every image whole. The "truth" stage reads
+    the image itself and is never wrapped.
     """
     if (backbone is None) == (ckpt is None):
         raise InputError("give exactly one external stage: a checkpoint (ckpt=PATH) or a learning-free backbone "
                          f"({', '.join(STAGE_BACKBONES)})")
-    if ckpt is not None:
-        return CheckpointStage(ckpt, device=device)
     if backbone == "truth":
         return TruthStage()
-    if backbone in CLASSICAL_METHODS:
-        return ClassicalStage(backbone)
-    raise InputError(f"unknown learning-free backbone {backbone!r}; expected one of {', '.join(STAGE_BACKBONES)} "
-                     "(trained backbones are loaded from a checkpoint)")
+    if ckpt is not None:
+        stage: ExternalStage = CheckpointStage(ckpt, device=device)
+    elif backbone in CLASSICAL_METHODS:
+        stage = ClassicalStage(backbone)
+    else:
+        raise InputError(f"unknown learning-free backbone {backbone!r}; expected one of {', '.join(STAGE_BACKBONES)} "
+                         "(trained backbones are loaded from a checkpoint)")
+    if hd_strategy is None:
+        return stage
+    learned = ckpt is not None
+    pixels = working_pixels or (WORKING_PIXELS if learned else NEIGHBOURHOOD_ABOVE)
+    return SizedStage(stage, hd_strategy, pixels, downscale=learned, device=device)
 
 
 # --------------------------------------------------------------------------------------------

@@ -31,9 +31,11 @@ from eiip.color import rgb_to_yiq, yiq_to_rgb
 from eiip.colorize.internal.chroma import chroma_to_rgb
 from eiip.colorize.levin import levin_propagator
 from eiip.colorize.local_linear import local_linear_propagator
+from eiip.colorize.neighbourhood import NEIGHBOURHOOD_ABOVE, Piece, assemble, cut_pieces, relative_margin
 from eiip.colorize.registry import (COLORIZERS, BatchColorizer, check_colorize_inputs, colorizer_names,
                                     function_factory, get_colorizer, register_colorizer)
 from eiip.colorize.stencil import StencilPropagator
+from eiip.regions import Margin
 from eiip.colorize.validated_blend import (BlendImage, Propagate, area_downsample, check_holdouts, run_fills,
                                            validated_blends)
 
@@ -103,18 +105,28 @@ def solve_device(solver: str, device: torch.device) -> torch.device | None:
     return device if solver == "torch" or (solver == "auto" and device.type == "cuda") else None
 
 
+def _prepared_pieces(monos: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tensor, above: int | None,
+                     margin: int | Margin, link: int) -> tuple[list[Piece], list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """The pieces of a batch (:func:`eiip.colorize.neighbourhood.cut_pieces`) and their :func:`_prepare`d inputs."""
+    pieces = cut_pieces(known, above, margin, link)
+    return pieces, [_prepare(*(piece.crop(batch[piece.image]) for batch in (monos, rgb_known, known))) for piece in pieces]
+
+
 def _propagation_batch(
     monos: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tensor, solver: str,
     to_rgb: Callable[[np.ndarray, np.ndarray, torch.Tensor], torch.Tensor],
-    make: Callable[[np.ndarray, torch.device | None], StencilPropagator],
+    make: Callable[[np.ndarray, torch.device | None], StencilPropagator], reach: int, neighbourhood_above: int | None,
 ) -> torch.Tensor:
-    """(K, 3, H, W) RGB of K images whose chroma the propagator ``make(y, device)`` fills: solved together
-    on a torch device, else on ``torch.get_num_threads()`` threads (:func:`eiip.colorize.validated_blend.run_fills`)."""
+    """(K, 3, H, W) RGB of K images whose chroma the propagator ``make(y, device)``, of stencil ``reach``, fills:
+    solved together on a torch device, else on ``torch.get_num_threads()`` threads
+    (:func:`eiip.colorize.validated_blend.run_fills`). An image of more than ``neighbourhood_above`` pixels is
+    solved in its holes' neighbourhoods (a margin of twice the reach: the whole-image solution exactly)."""
     device = solve_device(solver, monos.device)
-    images = [_prepare(*image) for image in zip(monos, rgb_known, known)]
+    pieces, images = _prepared_pieces(monos, rgb_known, known, neighbourhood_above, 2 * reach, reach)
     with ThreadPoolExecutor(torch.get_num_threads()) as pool:
-        fills = run_fills([(make(y, device), chroma, mask, None) for y, chroma, mask in images], pool)
-    return torch.stack([to_rgb(y, fill, monos) for (y, _, _), fill in zip(images, fills)])
+        fills = run_fills([(make(y, device), chroma, mask, piece.wanted)
+                           for piece, (y, chroma, mask) in zip(pieces, images)], pool)
+    return assemble(pieces, [to_rgb(y, fill, monos) for (y, _, _), fill in zip(images, fills)], rgb_known, known)
 
 
 # --------------------------------------------------------------------------------------------
@@ -145,16 +157,18 @@ def levin_colorize_batch(
     var_scale: float = 0.6,
     min_nearest_weight: float = 0.01,
     solver: str = "auto",
+    neighbourhood_above: int | None = NEIGHBOURHOOD_ABOVE,
 ) -> torch.Tensor:
     """Levin, Lischinski and Weiss, "Colorization using Optimization" (SIGGRAPH 2004), on K images.
 
     I and Q are propagated from the known pixels by :func:`eiip.colorize.levin.levin_propagator` (its
     docstring gives the system and the defaults, those of the authors' reference code); the RGB is
-    clipped to [0, 1] as in their code. ``solver``: see :func:`solve_device`.
+    clipped to [0, 1] as in their code. ``solver``: see :func:`solve_device`. ``neighbourhood_above``: images of
+    more pixels are solved in their holes' neighbourhoods only, with the same result (None: never).
     """
     return _propagation_batch(monos, rgb_known, known, solver, _to_rgb, lambda y, device: levin_propagator(
         y, window=window, sigma_floor=sigma_floor, var_scale=var_scale, min_nearest_weight=min_nearest_weight,
-        device=device))
+        device=device), int(window), neighbourhood_above)
 
 
 # --------------------------------------------------------------------------------------------
@@ -164,16 +178,17 @@ def levin_colorize_batch(
 
 def local_linear_colorize_batch(
     monos: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tensor, *, eps: float = 1e-5, radius: int = 1,
-    solver: str = "auto",
+    solver: str = "auto", neighbourhood_above: int | None = NEIGHBOURHOOD_ABOVE,
 ) -> torch.Tensor:
     """Chroma affine in the monochrome over every (2 ``radius`` + 1)^2 window (:mod:`eiip.colorize.local_linear`,
     the matting Laplacian of Levin et al. 2006 with the monochrome as guide), known chroma fixed; on K images.
 
     The RGB keeps Y == ``mono``: chroma that would leave [0, 1] is scaled towards gray, not clipped.
-    ``solver``: see :func:`solve_device`.
+    ``solver``: see :func:`solve_device`. ``neighbourhood_above``: see :func:`levin_colorize_batch`.
     """
     return _propagation_batch(monos, rgb_known, known, solver, _to_rgb_in_gamut,
-                              lambda y, device: local_linear_propagator(y, eps=eps, radius=radius, device=device))
+                              lambda y, device: local_linear_propagator(y, eps=eps, radius=radius, device=device),
+                              2 * int(radius), neighbourhood_above)
 
 
 _NATIVE_PROPAGATORS: dict[str, Callable[..., StencilPropagator]] = {
@@ -184,6 +199,13 @@ _NATIVE_PROPAGATORS: dict[str, Callable[..., StencilPropagator]] = {
 ``make(y, device=...)``."""
 
 DEFAULT_BLEND_CANDIDATES = ("levin", "local-linear")
+
+BLEND_MARGIN = 1.0
+"""validated-blend's neighbourhood margin of a large image, in units of its hole's longer side (see BENCHMARKS.md)."""
+BLEND_LEAST_MARGIN = 32
+"""The least neighbourhood margin of validated-blend, in pixels."""
+_BLEND_LINK = 2
+"""Hole pixels this close (twice it) share a neighbourhood: the reach of local-linear's default stencil."""
 
 
 def _colorizer_propagator(name: str, mono: torch.Tensor, y: np.ndarray) -> Propagate:
@@ -209,6 +231,8 @@ def validated_blend_colorize_batch(
     validation_scale: int = 1,
     solver: str = "auto",
     progress: bool = False,
+    neighbourhood_above: int | None = NEIGHBOURHOOD_ABOVE,
+    neighbourhood_margin: float = BLEND_MARGIN,
 ) -> torch.Tensor:
     """Blend of the ``candidates``' chroma, weighted per image on held-out known pixels (:mod:`eiip.colorize.validated_blend`).
 
@@ -221,7 +245,10 @@ def validated_blend_colorize_batch(
     ``solver``: see :func:`solve_device`; on a torch device the held-out and hole fills of the K images
     are solved together. Other fills run on ``torch.get_num_threads()`` threads, the largest first. The RGB
     keeps Y == ``mono`` (chroma scaled into the gamut). The weights go to this module's logger at DEBUG level.
-    ``progress``: a bar of the fills done (on stderr).
+    ``progress``: a bar of the fills done (on stderr). ``neighbourhood_above``: an image of more pixels is
+    blended in its holes' neighbourhoods only (:mod:`eiip.colorize.neighbourhood`), each with a margin of
+    ``neighbourhood_margin`` times the longer side of its hole (at least :data:`BLEND_LEAST_MARGIN` pixels),
+    its weights fitted on held-out copies of that hole inside the neighbourhood (None: never).
     """
     check_holdouts(holdouts)
     if isinstance(validation_scale, bool) or int(validation_scale) != validation_scale or validation_scale < 1:
@@ -234,7 +261,8 @@ def validated_blend_colorize_batch(
     if "validated-blend" in names:
         raise ValueError("validated-blend cannot be its own candidate")
     device = solve_device(solver, monos.device)
-    images = [_prepare(*image) for image in zip(monos, rgb_known, known)]
+    margin = relative_margin(neighbourhood_margin, BLEND_LEAST_MARGIN)
+    pieces, images = _prepared_pieces(monos, rgb_known, known, neighbourhood_above, margin, _BLEND_LINK)
 
     def propagators(gray: np.ndarray) -> list[Propagate]:
         return [_NATIVE_PROPAGATORS[name](gray, device=device) if name in _NATIVE_PROPAGATORS
@@ -251,7 +279,8 @@ def validated_blend_colorize_batch(
                               progress=progress)
     for _, weights in blends:
         _log.debug("validated-blend weights: %s", dict(zip(names, weights.round(3).tolist())))
-    return torch.stack([_to_rgb_in_gamut(y, blended, monos) for (y, _, _), (blended, _) in zip(images, blends)])
+    colorized = [_to_rgb_in_gamut(y, blended, monos) for (y, _, _), (blended, _) in zip(images, blends)]
+    return assemble(pieces, colorized, rgb_known, known)
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from eiip.choices import COLORIZER_NAMES, FAST_ENSEMBLE, FAST_FIT_PIXELS, INTERNAL_COLORIZERS, INTERNAL_PRESETS
+from eiip.choices import (COLORIZER_NAMES, FAST_ENSEMBLE, FAST_FIT_PIXELS, INTERNAL_COLORIZERS, INTERNAL_PRESETS,
+                          NEIGHBOURHOOD_ABOVE, NEIGHBOURHOOD_COLORIZERS)
 from eiip.commands.folder import Job, add_io_options, folder_mode, run_folder, single_job
 from eiip.errors import InputError
 
@@ -21,6 +22,17 @@ if TYPE_CHECKING:
     from eiip.io import ColorizeInputs
 
 _HINT_PATTERN = re.compile(r"^\s*(\d+)\s*,\s*(\d+)\s*,\s*#?([0-9a-fA-F]{6})\s*$")
+
+
+def parse_pixels(text: str) -> int:
+    """Parse a number of pixels, an integer >= 0."""
+    try:
+        pixels = int(text)
+    except ValueError:
+        pixels = -1
+    if pixels < 0:
+        raise argparse.ArgumentTypeError(f"invalid number of pixels {text!r}; expected an integer >= 0")
+    return pixels
 
 
 def parse_hint(text: str) -> ColorHint:
@@ -57,13 +69,21 @@ def colorize_image(
     """Run the chosen colorizer; returns the colorization of the whole image (3, H, W)."""
     from eiip.colorize import get_colorizer
 
+    if args.colorizer in INTERNAL_COLORIZERS and args.neighbourhood_above is not None:
+        raise InputError("--neighbourhood-above works with the stencil colorizers only; the internal colorizers fit "
+                         "at most --fit-pixels pixels at any image size")
     if args.colorizer not in INTERNAL_COLORIZERS:
         given = [f"--{name.replace('_', '-')}" for name in _INTERNAL_ONLY if getattr(args, name) not in (None, [])]
         if given:
             raise InputError(f"{', '.join(given)} work(s) with the internal colorizers only, not {args.colorizer!r} "
                              f"(add --colorizer internal)")
-        progress = {"progress": not args.quiet} if args.colorizer == "validated-blend" else {}  # its fills, on stderr
-        return get_colorizer(args.colorizer, **progress)(mono, rgb, known)
+        options = {"progress": not args.quiet} if args.colorizer == "validated-blend" else {}  # its fills, on stderr
+        if args.neighbourhood_above is not None:
+            if args.colorizer not in NEIGHBOURHOOD_COLORIZERS:
+                raise InputError(f"--neighbourhood-above works with {', '.join(NEIGHBOURHOOD_COLORIZERS)} only, "
+                                 f"not {args.colorizer!r}")
+            options["neighbourhood_above"] = args.neighbourhood_above
+        return get_colorizer(args.colorizer, **options)(mono, rgb, known)
     settings = {"preset": args.preset, "levels": args.levels, "steps": args.steps}
     settings.update({name: getattr(args, name) for name in ("loss", "ensemble") if getattr(args, name) is not None})
     if args.fit_pixels is not None:
@@ -95,6 +115,9 @@ def add_colorizer_options(parser: argparse.ArgumentParser) -> None:
                             f"chroma (internal; 0 = full resolution; default: the preset's, {FAST_FIT_PIXELS} for fast)")
     group.add_argument("--device", default=None,
                        help="torch device for the internal colorizer (default: cuda if available, else cpu)")
+    group.add_argument("--neighbourhood-above", type=parse_pixels, default=None, metavar="N",
+                       help=f"{', '.join(NEIGHBOURHOOD_COLORIZERS)}: images of more than N pixels are colorized in "
+                            f"their holes' neighbourhoods only (default {NEIGHBOURHOOD_ABOVE:,}; 0: always)")
     group.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -103,7 +126,7 @@ def _colorize_job(args: argparse.Namespace, job: Job) -> tuple[ColorizeInputs, t
     from eiip.color import composite
     from eiip.io import load_colorize_inputs, write_image
 
-    inputs = load_colorize_inputs(job.image, job.mask, job.gray)
+    inputs = load_colorize_inputs(job.image, job.mask, job.gray, max_pixels=args.max_pixels)
     colorized = colorize_image(inputs.mono, inputs.rgb, inputs.known, args)
     result = composite(colorized, inputs.rgb, inputs.known)
     write_image(job.out, result)

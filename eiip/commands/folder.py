@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eiip.commands.masks import parse_count
+from eiip.choices import DEFAULT_MAX_PIXELS
 from eiip.errors import InputError, one_line_warning
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -82,6 +83,8 @@ def add_io_options(
     folder.add_argument("--out-dir", default=None, metavar="DIR", help="output folder")
     folder.add_argument("--workers", type=parse_count, default=None, metavar="N",
                         help="images processed in parallel by N processes (default 1)")
+    parser.add_argument("--max-pixels", type=parse_count, default=DEFAULT_MAX_PIXELS, metavar="N",
+                        help=f"refuse input images of more than N pixels, before decoding them (default {DEFAULT_MAX_PIXELS:,})")
     return single
 
 

@@ -9,9 +9,10 @@ import argparse
 import functools
 from typing import TYPE_CHECKING
 
-from eiip.choices import CLASSICAL_METHODS
+from eiip.choices import CLASSICAL_METHODS, HD_STRATEGIES, NEIGHBOURHOOD_ABOVE, WORKING_PIXELS
 from eiip.commands.colorize import add_colorizer_options, colorize_image, resolve_device
 from eiip.commands.folder import Job, add_io_options, folder_mode, run_folder, single_job
+from eiip.commands.masks import parse_count
 
 if TYPE_CHECKING:
     import torch
@@ -26,15 +27,17 @@ def _colorizer(args: argparse.Namespace) -> Colorizer:
 
 
 @functools.lru_cache(maxsize=1)
-def _external_stage(backbone: str | None, ckpt: str | None, device: str) -> ExternalStage:
+def _external_stage(backbone: str | None, ckpt: str | None, device: str, hd_strategy: str | None,
+                    hd_pixels: int | None) -> ExternalStage:
     """The external stage, built once per process (a checkpoint is read once for a whole folder)."""
     from eiip.pipeline import build_external_stage
 
-    return build_external_stage(backbone=backbone, ckpt=ckpt, device=device)
+    return build_external_stage(backbone=backbone, ckpt=ckpt, device=device, hd_strategy=hd_strategy,
+                                working_pixels=hd_pixels)
 
 
 def _stage(args: argparse.Namespace) -> ExternalStage:
-    return _external_stage(args.backbone, args.ckpt, resolve_device(args.device))
+    return _external_stage(args.backbone, args.ckpt, resolve_device(args.device), args.hd_strategy, args.hd_pixels)
 
 
 def _two_stage_job(args: argparse.Namespace, job: Job) -> tuple[torch.Tensor, torch.Tensor, TwoStageResult]:
@@ -43,7 +46,7 @@ def _two_stage_job(args: argparse.Namespace, job: Job) -> tuple[torch.Tensor, to
     from eiip.io import read_image, read_mask, validate_colorize_inputs, write_image
     from eiip.pipeline import two_stage
 
-    image, hole = read_image(job.image), read_mask(job.mask)
+    image, hole = read_image(job.image, args.max_pixels), read_mask(job.mask, args.max_pixels)
     validate_colorize_inputs(image, hole, image_name=str(job.image), mask_name=str(job.mask))
     result = two_stage(image, hole, _stage(args), _colorizer(args))
     write_image(job.out, result.final)
@@ -118,6 +121,14 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     inpaint.add_argument("--ckpt", default=None, help="external-stage checkpoint (train.py's ExternalInpainter)")
     inpaint.add_argument("--backbone", default=None, choices=CLASSICAL_METHODS,
                          help="learning-free external stage instead of --ckpt: OpenCV telea or ns")
+    inpaint.add_argument("--hd-strategy", default=HD_STRATEGIES[0], choices=HD_STRATEGIES,
+                         help="images larger than --hd-pixels: crop (default) completes each hole in a box around it, "
+                              "brought down to --hd-pixels when larger; resize brings the whole image down; original "
+                              "completes the whole image as it is (refused when it would not fit in memory)")
+    inpaint.add_argument("--hd-pixels", type=parse_count, default=None, metavar="N",
+                         help=f"working size in pixels: larger images follow --hd-strategy (default: {WORKING_PIXELS:,}, "
+                              f"512x640, for a checkpoint; {NEIGHBOURHOOD_ABOVE:,} for telea and ns, whose crops are "
+                              "completed at full resolution)")
     add_colorizer_options(inpaint)
     inpaint.set_defaults(run=_run_inpaint)
 
@@ -130,4 +141,4 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
                             out="output image (known pixels kept)")
     single.add_argument("--compare", default=None, help="also write a side-by-side PNG here")
     add_colorizer_options(recolor)
-    recolor.set_defaults(run=_run_recolor, backbone="truth", ckpt=None)  # the image's own monochrome
+    recolor.set_defaults(run=_run_recolor, backbone="truth", ckpt=None, hd_strategy=None, hd_pixels=None)  # the image's own monochrome

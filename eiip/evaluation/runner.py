@@ -81,7 +81,8 @@ def colorizer_options(cfg: DictConfig) -> dict[str, Any]:
 def build_setup(cfg: DictConfig, device: torch.device) -> EvalSetup:
     """Resolve stage, colorizer, data and masks."""
     backbone = cfg.backbone.name if cfg.get("backbone") else None
-    stage = build_external_stage(backbone=backbone, ckpt=cfg.ckpt, device=device)
+    stage = build_external_stage(backbone=backbone, ckpt=cfg.ckpt, device=device, hd_strategy=cfg.hd.strategy,
+                                 working_pixels=cfg.hd.pixels)
     data = _data_config(cfg, stage)
     module = _datamodule(data)
     size = tuple(module.test_size)
@@ -109,7 +110,10 @@ def settings_record(cfg: DictConfig, setup: EvalSetup) -> dict[str, Any]:
     resolved = resolved_settings(setup.colorizer)
     if resolved is not None:  # classical colorizers: no key, so their earlier run directories still resume
         colorizer_record["resolved"] = resolved
-    return {
+    height, width = setup.data["test_size"]
+    working = getattr(setup.stage, "working_pixels", None)  # a SizedStage's; smaller images are completed whole
+    hd = {"hd": {"strategy": cfg.hd.strategy, "pixels": working}} if working and height * width > working else {}
+    return hd | {
         "ckpt": str(Path(cfg.ckpt).expanduser().resolve()) if cfg.ckpt else None,
         "backbone": cfg.backbone.name if cfg.get("backbone") else None,
         "data": {k: setup.data.get(k) for k in ("name", "root", "test_size")}

@@ -1,0 +1,212 @@
+"""The external stage on photos of any size: how much of the image a stage sees, and at which size.
+
+A network completes a photo well at about the size it was trained and tested on (the paper's
+Places2 512x640) and its cost grows with the whole image, however small the hole. As inpainting
+tools do for photos (IOPaint's "HD strategy"), :class:`SizedStage` wraps any external stage with
+one of three strategies:
+
+Images of at most ``working_pixels`` pixels are completed whole by every strategy, so results at
+the paper's sizes do not depend on the strategy. Larger ones:
+
+* ``crop`` (default): each group of nearby hole pixels (:func:`eiip.regions.hole_regions`) is
+  completed in its own box, the hole grown by a margin of context on every side; a box of more
+  than ``working_pixels`` pixels is brought down to that many (area averaging), completed, and the
+  completion brought back up (bicubic). Cost and memory follow the holes.
+* ``resize``: the whole image, brought down to ``working_pixels`` pixels when larger.
+* ``original``: the whole image as it is; refused with one line before the work starts when its
+  estimated memory (:func:`estimate_peak_bytes`) exceeds what the machine has free.
+
+Only hole pixels are pasted back: known pixels stay exact at full resolution. A stage whose cost
+already follows the hole (the learning-free OpenCV stages, ``downscale=False``) completes its boxes at
+full resolution; with a margin wider than its reach the result is then the whole image's (tested).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from eiip.choices import HD_STRATEGIES, WORKING_PIXELS
+from eiip.color import rgb_to_mono
+from eiip.errors import InputError
+from eiip.regions import Box, hole_regions
+
+__all__ = ["HD_STRATEGIES", "WORKING_PIXELS", "SizedStage", "available_memory", "estimate_peak_bytes",
+           "stage_margin"]
+
+MARGIN_FRACTION = 1.0
+"""The crop strategy's margin on each side of a hole, in units of the hole's longer side: the box is
+about 3 times the hole across, so the hole covers about a ninth of it, as the free-form training masks."""
+LEAST_MARGIN = 64
+"""The crop strategy's least margin, in pixels."""
+
+_PROBE_SIDES = (128, 256)
+"""Square sizes of the two probes of :func:`estimate_peak_bytes`."""
+
+
+def stage_margin(height: int, width: int) -> int:
+    """The context margin around a hole group spanning height x width pixels (crop strategy)."""
+    return max(LEAST_MARGIN, math.ceil(MARGIN_FRACTION * max(height, width)))
+
+
+def _scaled_size(height: int, width: int, pixels: int | None) -> tuple[int, int]:
+    """(height, width) brought down to at most ``pixels`` pixels, aspect kept (unchanged when smaller)."""
+    if pixels is None or height * width <= pixels:
+        return height, width
+    scale = math.sqrt(pixels / (height * width))
+    return max(1, math.floor(height * scale)), max(1, math.floor(width * scale))
+
+
+def _complete_at(stage: Callable[[Tensor, Tensor], Tensor], image: Tensor, hole: Tensor, size: tuple[int, int]
+                 ) -> Tensor:
+    """``stage`` on the (1, 3, h, w) image and (1, 1, h, w) hole brought down to ``size``, its completion
+    brought back to (h, w). Down: the image averaged over areas, and a pixel is a hole where any part of
+    it is (so no hole pixel is presented as known); up: bicubic, clamped to [0, 1]."""
+    if tuple(size) == tuple(image.shape[-2:]):
+        return stage(image, hole)
+    small_hole = (F.interpolate(hole, size=size, mode="area") > 0).to(image.dtype)
+    small = F.interpolate(torch.where(hole > 0.5, 0.0, image), size=size, mode="area")
+    completed = stage(small, small_hole)
+    return F.interpolate(completed, size=tuple(image.shape[-2:]), mode="bicubic", align_corners=False).clamp_(0, 1)
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes free for a new allocation on ``device``: CUDA's free memory, or the CPU's MemAvailable on Linux
+    (None where it cannot be read)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _resident_peak() -> int | None:
+    """The process's peak resident memory since the last reset (Linux VmHWM), in bytes."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _reset_resident_peak() -> bool:
+    """Reset VmHWM to the current resident size (Linux >= 4.0); False where that is not possible."""
+    try:
+        Path(f"/proc/{os.getpid()}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def _probe_peak(stage: Callable[[Tensor, Tensor], Tensor], side: int, device: torch.device) -> int | None:
+    """Peak bytes allocated while ``stage`` completes a side x side probe (a centred square hole) on ``device``."""
+    image = torch.full((1, 3, side, side), 0.5, device=device)
+    hole = torch.zeros(1, 1, side, side, device=device)
+    hole[..., side // 4: 3 * side // 4, side // 4: 3 * side // 4] = 1.0
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        stage(image, hole)
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - before
+    before = _resident_peak()
+    if before is None or not _reset_resident_peak():
+        return None
+    before = _resident_peak()
+    stage(image, hole)
+    after = _resident_peak()
+    return None if before is None or after is None else max(0, after - before)
+
+
+def estimate_peak_bytes(stage: Callable[[Tensor, Tensor], Tensor], height: int, width: int,
+                        device: torch.device) -> int | None:
+    """The memory ``stage`` needs to complete a height x width image, extrapolated linearly in the area from
+    two small probes (every backbone's memory grows linearly with the area: contextual attention matches in
+    bounded chunks). None where the peak cannot be measured (CPU memory outside Linux)."""
+    peaks = [_probe_peak(stage, side, device) for side in _PROBE_SIDES]
+    if any(peak is None for peak in peaks):
+        return None
+    small, large = (side * side for side in _PROBE_SIDES)
+    per_pixel = max(peaks[1] - peaks[0], 0) / (large - small)
+    return int(max(peaks) + per_pixel * max(0, height * width - large))
+
+
+class SizedStage:
+    """An external stage (:class:`eiip.pipeline.ExternalStage`) that completes photos of any size with one of
+    :data:`HD_STRATEGIES` (module docstring). ``working_pixels``: images up to this size are completed whole,
+    and the most pixels the wrapped stage is given otherwise; ``downscale``: False to complete the crop
+    strategy's boxes at full resolution whatever their size. ``memory_limit``: bytes the ``original`` strategy
+    may use (default: what :func:`available_memory` reports when called)."""
+
+    def __init__(self, stage: Callable[[Tensor, Tensor], Tensor], strategy: str = "crop",
+                 working_pixels: int = WORKING_PIXELS, *, downscale: bool = True, device: torch.device | str = "cpu",
+                 memory_limit: int | None = None) -> None:
+        if strategy not in HD_STRATEGIES:
+            raise ValueError(f"unknown HD strategy {strategy!r}; expected one of {', '.join(HD_STRATEGIES)}")
+        if isinstance(working_pixels, bool) or int(working_pixels) != working_pixels or working_pixels < 64:
+            raise ValueError(f"working_pixels must be an integer >= 64, got {working_pixels!r}")
+        self.stage = stage
+        self.strategy = strategy
+        self.working_pixels = int(working_pixels)
+        self.downscale = downscale
+        self.device = torch.device(device)
+        self.memory_limit = memory_limit
+        self.output: str = getattr(stage, "output")
+        self.config: dict = getattr(stage, "config", {})
+
+    def check_original(self, height: int, width: int) -> None:
+        """InputError when the ``original`` strategy would need more memory than there is free."""
+        limit = self.memory_limit if self.memory_limit is not None else available_memory(self.device)
+        if limit is None:
+            return
+        estimate = estimate_peak_bytes(self.stage, height, width, self.device)
+        if estimate is not None and estimate > limit:
+            raise InputError(f"the original HD strategy needs about {estimate / 2**30:.1f} GiB for a {width}x{height} "
+                             f"image, more than the {limit / 2**30:.1f} GiB free; use --hd-strategy crop or resize")
+
+    def _crop(self, image: Tensor, hole: Tensor) -> Tensor:
+        """The crop strategy on one (1, 3, H, W) image and its (1, 1, H, W) hole."""
+        height, width = image.shape[-2:]
+        known = hole < 0.5
+        base = image if self.output == "rgb" else rgb_to_mono(image)
+        result = torch.where(known, base, 0.0)
+        for region in hole_regions((~known)[0, 0].cpu().numpy(), stage_margin):
+            box: Box = region.box
+            rows, cols = box.slices
+            size = _scaled_size(box.height, box.width, self.working_pixels if self.downscale else None)
+            completed = _complete_at(self.stage, image[..., rows, cols], hole[..., rows, cols], size)
+            members = torch.from_numpy(region.members).to(result.device)
+            result[..., rows, cols][..., members] = completed.to(result)[..., members]
+        return result
+
+    @torch.no_grad()
+    def __call__(self, image: Tensor, hole: Tensor) -> Tensor:
+        """(B, 1 or 3, H, W) completion of the (B, 3, H, W) image in its (B, 1, H, W) hole, known pixels exact."""
+        hole = (hole > 0.5).to(image.dtype)
+        height, width = image.shape[-2:]
+        if self.strategy == "original" or height * width <= self.working_pixels:
+            if self.strategy == "original":
+                self.check_original(height, width)
+            return self.stage(image, hole)
+        results = []
+        for one_image, one_hole in zip(image.split(1), hole.split(1)):
+            if self.strategy == "crop":
+                results.append(self._crop(one_image, one_hole))
+                continue
+            completed = _complete_at(self.stage, one_image, one_hole, _scaled_size(height, width, self.working_pixels))
+            base = one_image if self.output == "rgb" else rgb_to_mono(one_image)
+            results.append(torch.where(one_hole > 0.5, completed.to(base), base))
+        return torch.cat(results)
