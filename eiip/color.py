@@ -31,7 +31,11 @@ def mono_to_rgb(mono: torch.Tensor) -> torch.Tensor:
 
 
 def composite(filled: torch.Tensor, original: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
-    """Keep `original` where `known` is 1 and take `filled` in the hole (known is (..., 1, H, W))."""
+    """Keep `original` where `known` is 1 and take `filled` in the hole (known is (..., 1, H, W)).
+
+    A bool ``known`` selects (one pass, and a NaN on the side not taken never shows); a float one blends."""
+    if known.dtype == torch.bool:
+        return torch.where(known, original, filled)
     known = known.to(filled.dtype)
     return original * known + filled * (1.0 - known)
 

@@ -40,6 +40,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from eiip.choices import DEFAULT_MAX_PIXELS
 from eiip.color import rgb_to_mono
 from eiip.errors import InputError
+from eiip.finite import all_finite
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -192,10 +193,11 @@ def _load(path: str | os.PathLike, kind: str, max_pixels: int | None = DEFAULT_M
 
 def _to_tensor(data: np.ndarray, max_value: float) -> torch.Tensor:
     """(H, W, C) array -> (C, H, W) float32 tensor divided by max_value."""
-    array = data.astype(np.float32)
-    if max_value != 1.0:
-        array /= np.float32(max_value)
-    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+    with warnings.catch_warnings():  # PIL's arrays are read-only; the view below is only read
+        warnings.simplefilter("ignore", UserWarning)
+        channels_first = torch.from_numpy(np.ascontiguousarray(data)).permute(2, 0, 1)
+    tensor = torch.empty(channels_first.shape, dtype=torch.float32).copy_(channels_first)  # one float copy, (C, H, W)
+    return tensor if max_value == 1.0 else tensor.div_(max_value)
 
 
 def _gray_from_color(rgb: torch.Tensor) -> torch.Tensor:
@@ -424,8 +426,9 @@ def atomic_save(image: Image.Image, path: str | Path, **params) -> Path:
 
 def to_uint8(tensor: torch.Tensor) -> np.ndarray:
     """(C, H, W) float tensor in [0, 1] -> (H, W, C) or (H, W) uint8 array, rounded and clipped."""
-    array = (tensor.detach().float().cpu().clamp(0, 1) * 255.0).round().to(torch.uint8).numpy()
-    return array[0] if array.shape[0] == 1 else np.ascontiguousarray(array.transpose(1, 2, 0))
+    scaled = tensor.detach().cpu().float().mul(255.0).clamp_(0.0, 255.0).round_()  # one float copy, in place after
+    return scaled.to(torch.uint8).permute(1, 2, 0).contiguous().numpy().squeeze(2) if scaled.shape[0] == 1 \
+        else scaled.to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
 
 
 def write_image(path: str | Path, image: torch.Tensor, **params) -> Path:
@@ -435,7 +438,7 @@ def write_image(path: str | Path, image: torch.Tensor, **params) -> Path:
     """
     if image.ndim != 3 or image.shape[0] not in (1, 3):
         raise ValueError(f"expected a (1|3, H, W) tensor, got {tuple(image.shape)}")
-    if image.is_floating_point() and not bool(torch.isfinite(image).all()):
+    if image.is_floating_point() and not all_finite(image):
         raise ValueError(f"cannot write {path}: image contains NaN or infinite values")
     return atomic_save(Image.fromarray(to_uint8(image)), path, **params)
 

@@ -105,11 +105,16 @@ def solve_device(solver: str, device: torch.device) -> torch.device | None:
     return device if solver == "torch" or (solver == "auto" and device.type == "cuda") else None
 
 
+Prepared = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""Y (H, W), chroma (2, H, W) and known (H, W) of one image or piece (:func:`_prepare`)."""
+
+
 def _prepared_pieces(monos: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tensor, above: int | None,
-                     margin: int | Margin, link: int) -> tuple[list[Piece], list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+                     margin: int | Margin, link: int) -> tuple[list[Piece], list[Prepared]]:
     """The pieces of a batch (:func:`eiip.colorize.neighbourhood.cut_pieces`) and their :func:`_prepare`d inputs."""
     pieces = cut_pieces(known, above, margin, link)
-    return pieces, [_prepare(*(piece.crop(batch[piece.image]) for batch in (monos, rgb_known, known))) for piece in pieces]
+    batches = (monos, rgb_known, known)
+    return pieces, [_prepare(*(piece.crop(batch[piece.image]) for batch in batches)) for piece in pieces]
 
 
 def _propagation_batch(

@@ -90,5 +90,5 @@ def assemble(pieces: list[Piece], colorized: list[torch.Tensor], rgb_known: torc
             canvas = results[piece.image] = torch.where(known[piece.image], rgb_known[piece.image], 0.0).to(rgb)
         members = torch.from_numpy(piece.region.members).to(canvas.device)
         piece.crop(canvas)[:, members] = rgb[:, members]
-    return torch.stack(results)
+    return torch.stack(results) if len(results) > 1 else results[0][None]  # a view: no copy of a large image
 

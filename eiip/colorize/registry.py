@@ -27,6 +27,8 @@ from typing import Any, Callable, Protocol
 
 import torch
 
+from eiip.finite import all_finite
+
 __all__ = [
     "COLORIZERS",
     "BatchColorizer",
@@ -188,9 +190,9 @@ def check_colorize_inputs(mono: torch.Tensor, rgb_known: torch.Tensor, known: to
         )
     if not bool(known.any()):
         raise ValueError("known has no known pixel: nothing to take the color from")
-    if not bool(torch.isfinite(mono).all()):
+    if not all_finite(mono):
         raise ValueError("mono has non-finite values")
-    if not bool(torch.isfinite(rgb_known[:, known[0]]).all()):
+    if not all_finite(rgb_known, where=known):
         raise ValueError("rgb_known has non-finite values at known pixels")
 
 

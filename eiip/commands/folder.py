@@ -84,7 +84,8 @@ def add_io_options(
     folder.add_argument("--workers", type=parse_count, default=None, metavar="N",
                         help="images processed in parallel by N processes (default 1)")
     parser.add_argument("--max-pixels", type=parse_count, default=DEFAULT_MAX_PIXELS, metavar="N",
-                        help=f"refuse input images of more than N pixels, before decoding them (default {DEFAULT_MAX_PIXELS:,})")
+                        help="refuse input images of more than N pixels, before decoding them "
+                             f"(default {DEFAULT_MAX_PIXELS:,})")
     return single
 
 

@@ -141,4 +141,5 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
                             out="output image (known pixels kept)")
     single.add_argument("--compare", default=None, help="also write a side-by-side PNG here")
     add_colorizer_options(recolor)
-    recolor.set_defaults(run=_run_recolor, backbone="truth", ckpt=None, hd_strategy=None, hd_pixels=None)  # the image's own monochrome
+    # the image's own monochrome: the truth stage, never cropped
+    recolor.set_defaults(run=_run_recolor, backbone="truth", ckpt=None, hd_strategy=None, hd_pixels=None)
