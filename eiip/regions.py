@@ -2,7 +2,7 @@
 
 Both stages work on photos of any size by working only there (the cost follows the hole, not the
 image): the colorizers solve each box (:mod:`eiip.colorize.classical`), the external stage
-completes each box (:mod:`eiip.external.any_size`), and only the group's own hole pixels are pasted
+completes each box (:mod:`eiip.hd_strategy`), and only the group's own hole pixels are pasted
 back at full resolution.
 
 Hole pixels at most ``2 * link`` pixels apart (chessboard distance) form one group; a group's box is

@@ -72,12 +72,28 @@ def test_stencil_colorizers_in_neighbourhoods_equal_the_whole_image_solve(photo:
     torch.testing.assert_close(cut[:, ~hole], photo[:, ~hole])  # outside the hole: the known pixels as given
 
 
-def test_validated_blend_in_neighbourhoods_fills_every_hole_pixel(photo: torch.Tensor) -> None:
+@pytest.mark.parametrize("candidates", [("levin", "local-linear"), ("levin",)])
+def test_validated_blend_in_pieces_equals_the_whole_image_solve(photo: torch.Tensor, candidates: tuple[str, ...]
+                                                                ) -> None:
+    """The held-out sets are cut like the hole: the same fills at their pixels, so the same weights and result."""
     known = _two_holes(*photo.shape[-2:])
     mono = rgb_to_mono(photo)
-    whole = get_colorizer("validated-blend", neighbourhood_above=None)(mono, photo * known, known)
-    cut = get_colorizer("validated-blend", neighbourhood_above=0, neighbourhood_margin=1.0)(mono, photo * known, known)
     hole = ~known[0]
-    # every hole pixel colorized (not left at zero) with Y kept: validated-blend keeps the monochrome
-    torch.testing.assert_close(rgb_to_mono(cut)[:, hole], mono[:, hole], rtol=0, atol=2e-6)
-    assert float((cut[:, hole] - whole[:, hole]).abs().mean()) < 0.02  # weights from the neighbourhood: close
+    whole = get_colorizer("validated-blend", candidates=candidates, neighbourhood_above=None)(mono, photo * known, known)
+    cut = get_colorizer("validated-blend", candidates=candidates, neighbourhood_above=0)(mono, photo * known, known)
+    torch.testing.assert_close(cut[:, hole], whole[:, hole], rtol=0, atol=1e-6)
+    torch.testing.assert_close(cut[:, ~hole], photo[:, ~hole])
+
+
+def test_validated_blend_in_pieces_batch_equals_one_by_one(photo: torch.Tensor) -> None:
+    small = photo[:, :60, :80]
+    known = torch.stack([_two_holes(*photo.shape[-2:]), _two_holes(*photo.shape[-2:]).roll(7, dims=2)])
+    monos, images = rgb_to_mono(photo).expand(2, -1, -1, -1), photo.expand(2, -1, -1, -1)
+    colorizer = get_colorizer("validated-blend", neighbourhood_above=0)
+    batch = colorizer.colorize_batch(monos, images * known, known)
+    for index in range(2):
+        one = colorizer(monos[index], images[index] * known[index], known[index])
+        torch.testing.assert_close(batch[index], one, rtol=0, atol=1e-7)
+    with pytest.raises(ValueError, match="validation_scale"):
+        get_colorizer("validated-blend", neighbourhood_above=0, validation_scale=2)(
+            rgb_to_mono(small), small, torch.ones(1, 60, 80, dtype=torch.bool).index_fill_(2, torch.tensor([5]), False))

@@ -31,13 +31,13 @@ from eiip.color import rgb_to_yiq, yiq_to_rgb
 from eiip.colorize.internal.chroma import chroma_to_rgb
 from eiip.colorize.levin import levin_propagator
 from eiip.colorize.local_linear import local_linear_propagator
-from eiip.colorize.neighbourhood import NEIGHBOURHOOD_ABOVE, Piece, assemble, cut_pieces, relative_margin
+from eiip.colorize.neighbourhood import NEIGHBOURHOOD_ABOVE, Piece, assemble, cut_pieces
 from eiip.colorize.registry import (COLORIZERS, BatchColorizer, check_colorize_inputs, colorizer_names,
                                     function_factory, get_colorizer, register_colorizer)
 from eiip.colorize.stencil import StencilPropagator
-from eiip.regions import Margin
-from eiip.colorize.validated_blend import (BlendImage, Propagate, area_downsample, check_holdouts, run_fills,
-                                           validated_blends)
+from eiip.regions import Box, Margin, hole_regions
+from eiip.colorize.validated_blend import (BlendTask, Problem, Propagate, area_downsample, check_holdouts,
+                                           holdout_masks, run_fills, validated_blends, whole_image_task)
 
 _log = logging.getLogger(__name__)
 
@@ -205,12 +205,9 @@ _NATIVE_PROPAGATORS: dict[str, Callable[..., StencilPropagator]] = {
 
 DEFAULT_BLEND_CANDIDATES = ("levin", "local-linear")
 
-BLEND_MARGIN = 1.0
-"""validated-blend's neighbourhood margin of a large image, in units of its hole's longer side (see BENCHMARKS.md)."""
-BLEND_LEAST_MARGIN = 32
-"""The least neighbourhood margin of validated-blend, in pixels."""
 _BLEND_LINK = 2
-"""Hole pixels this close (twice it) share a neighbourhood: the reach of local-linear's default stencil."""
+"""The reach of the candidates' default stencils (local-linear's): pieces of a large image are grouped and
+grown by it (:func:`validated_blend_colorize_batch`)."""
 
 
 def _colorizer_propagator(name: str, mono: torch.Tensor, y: np.ndarray) -> Propagate:
@@ -237,7 +234,6 @@ def validated_blend_colorize_batch(
     solver: str = "auto",
     progress: bool = False,
     neighbourhood_above: int | None = NEIGHBOURHOOD_ABOVE,
-    neighbourhood_margin: float = BLEND_MARGIN,
 ) -> torch.Tensor:
     """Blend of the ``candidates``' chroma, weighted per image on held-out known pixels (:mod:`eiip.colorize.validated_blend`).
 
@@ -251,9 +247,9 @@ def validated_blend_colorize_batch(
     are solved together. Other fills run on ``torch.get_num_threads()`` threads, the largest first. The RGB
     keeps Y == ``mono`` (chroma scaled into the gamut). The weights go to this module's logger at DEBUG level.
     ``progress``: a bar of the fills done (on stderr). ``neighbourhood_above``: an image of more pixels is
-    blended in its holes' neighbourhoods only (:mod:`eiip.colorize.neighbourhood`), each with a margin of
-    ``neighbourhood_margin`` times the longer side of its hole (at least :data:`BLEND_LEAST_MARGIN` pixels),
-    its weights fitted on held-out copies of that hole inside the neighbourhood (None: never).
+    solved in pieces (None: never): each group of hole pixels, and each coupled part of each held-out set, in a
+    box of its own with a margin of the stencils' reach, which gives the whole-image result exactly for the
+    stencil propagators (a network candidate then sees the box). ``validation_scale`` > 1 is for whole images.
     """
     check_holdouts(holdouts)
     if isinstance(validation_scale, bool) or int(validation_scale) != validation_scale or validation_scale < 1:
@@ -266,26 +262,58 @@ def validated_blend_colorize_batch(
     if "validated-blend" in names:
         raise ValueError("validated-blend cannot be its own candidate")
     device = solve_device(solver, monos.device)
-    margin = relative_margin(neighbourhood_margin, BLEND_LEAST_MARGIN)
-    pieces, images = _prepared_pieces(monos, rgb_known, known, neighbourhood_above, margin, _BLEND_LINK)
+    pieces = cut_pieces(known, neighbourhood_above, 2 * _BLEND_LINK, _BLEND_LINK)
+    if validation_scale != 1 and any(piece.region is not None for piece in pieces):
+        raise ValueError("validation_scale > 1 fits the weights on a downsampled whole image: use it with "
+                         "neighbourhood_above=None (a large image is solved in pieces at full resolution)")
 
     def propagators(gray: np.ndarray) -> list[Propagate]:
         return [_NATIVE_PROPAGATORS[name](gray, device=device) if name in _NATIVE_PROPAGATORS
                 else _colorizer_propagator(name, torch.from_numpy(gray)[None].to(monos), gray) for name in names]
 
-    def validation(y: np.ndarray, chroma: np.ndarray, mask: np.ndarray) -> BlendImage | None:
-        if validation_scale == 1:
-            return None
-        small_y, small_chroma, small_mask = area_downsample(y, chroma, mask, int(validation_scale))
-        return propagators(small_y), small_chroma, small_mask
+    def prepared(index: int, box: Box | None) -> Prepared:
+        rows, cols = box.slices if box is not None else (slice(None), slice(None))
+        return _prepare(*(batch[index][:, rows, cols] for batch in (monos, rgb_known, known)))
 
-    blends = validated_blends([(propagators(y), chroma, mask) for y, chroma, mask in images], holdouts,
-                              validations=[validation(*image) for image in images], threads=torch.get_num_threads(),
-                              progress=progress)
+    def held_out_problems(index: int) -> list[list[Problem]]:
+        """Each held-out set of a cut image in pieces: its coupled parts, each in a box with the stencils' margin."""
+        full_known = known[index, 0].cpu().numpy()
+        sets = holdout_masks(full_known, holdouts) if len(names) > 1 else []
+        problems = []
+        for held in sets:
+            pieces_of_set = []
+            for region in hole_regions(~full_known | held, 2 * _BLEND_LINK, _BLEND_LINK):
+                inside = held[region.box.slices]
+                wanted = region.members & inside
+                if wanted.any():
+                    y, chroma, mask = prepared(index, region.box)
+                    pieces_of_set.append(Problem(propagators(y), chroma, mask & ~inside, wanted))
+            problems.append(pieces_of_set)
+        return problems
+
+    grays, tasks = [], []
+    for index in range(monos.shape[0]):
+        mine = [piece for piece in pieces if piece.image == index]
+        if mine[0].region is None:
+            y, chroma, mask = prepared(index, None)
+            validation = None
+            if validation_scale != 1:
+                small_y, small_chroma, small_mask = area_downsample(y, chroma, mask, int(validation_scale))
+                validation = (propagators(small_y), small_chroma, small_mask)
+            grays.append(y)
+            tasks.append(whole_image_task(propagators(y), chroma, mask, holdouts, validation))
+            continue
+        holes = []
+        for piece in mine:
+            y, chroma, mask = prepared(index, piece.region.box)
+            grays.append(y)
+            holes.append(Problem(propagators(y), chroma, mask, piece.wanted))
+        tasks.append(BlendTask(holes, held_out_problems(index)))
+    blends = validated_blends(tasks, threads=torch.get_num_threads(), progress=progress)
     for _, weights in blends:
         _log.debug("validated-blend weights: %s", dict(zip(names, weights.round(3).tolist())))
-    colorized = [_to_rgb_in_gamut(y, blended, monos) for (y, _, _), (blended, _) in zip(images, blends)]
-    return assemble(pieces, colorized, rgb_known, known)
+    filled = [blended for blended_holes, _ in blends for blended in blended_holes]
+    return assemble(pieces, [_to_rgb_in_gamut(y, chroma, monos) for y, chroma in zip(grays, filled)], rgb_known, known)
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,21 +7,21 @@ as an image of its own, and only the group's own hole pixels are pasted back
 
 For the stencil propagators (``levin``, ``local-linear``) a margin of the stencil's reach already
 gives exactly the whole-image solution: a hole pixel's row reads the monochrome and the known values
-within that reach only (tested). ``validated-blend`` fits its weights on held-out copies of the hole
-inside the piece, so its margin is a multiple of the hole's size (chosen on tuning photos, see
-BENCHMARKS.md).
+within that reach only (tested). ``validated-blend`` cuts its held-out sets the same way, so its
+weights, and its result, are the whole image's too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from eiip.choices import NEIGHBOURHOOD_ABOVE
 from eiip.regions import HoleRegion, Margin, hole_regions
 
-__all__ = ["NEIGHBOURHOOD_ABOVE", "Piece", "assemble", "check_neighbourhood_above", "cut_pieces", "relative_margin"]
+__all__ = ["NEIGHBOURHOOD_ABOVE", "Piece", "assemble", "check_neighbourhood_above", "cut_pieces"]
 
 
 
@@ -49,13 +49,6 @@ def check_neighbourhood_above(above: int | None) -> None:
     """ValueError unless ``above`` is None (never cut) or a non-negative integer."""
     if above is not None and (isinstance(above, bool) or int(above) != above or above < 0):
         raise ValueError(f"neighbourhood_above must be None or a non-negative number of pixels, got {above!r}")
-
-
-def relative_margin(fraction: float, least: int) -> Margin:
-    """A margin of ``fraction`` times the group's longer side, at least ``least`` pixels."""
-    if not fraction >= 0 or int(least) != least or least < 0:
-        raise ValueError(f"a relative margin needs fraction >= 0 and least >= 0, got {fraction!r}, {least!r}")
-    return lambda height, width: max(int(least), int(np.ceil(fraction * max(height, width))))
 
 
 def cut_pieces(known: torch.Tensor, above: int | None, margin: int | Margin, link: int) -> list[Piece]:

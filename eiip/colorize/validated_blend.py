@@ -14,21 +14,26 @@ unknown pixels when ``wanted`` is None; the stencil propagators ``eiip.colorize.
 coupled to them, so a held-out set far from the hole costs a system of its own size). Stencil
 propagators on a torch device have all their fills, of every held-out set and image
 (:func:`validated_blends`), solved together as one batched system.
+
+An image's fills are :class:`Problem` s of a :class:`BlendTask`: the whole image (:func:`whole_image_task`),
+or, for a large image, pieces of it, each hole group and each coupled part of each held-out set in a box
+of its own (:func:`eiip.colorize.classical.validated_blend_colorize_batch`), with the same fills.
 """
 
 from __future__ import annotations
 
 import itertools
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Sequence
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
 from eiip.colorize.stencil import StencilPropagator, propagate_together
 
-__all__ = ["HOLDOUT_SHIFTS", "BlendImage", "Fill", "Propagate", "area_downsample", "blend_weights", "check_holdouts",
-           "holdout_masks", "run_fills", "validated_blend", "validated_blends"]
+__all__ = ["HOLDOUT_SHIFTS", "BlendImage", "BlendTask", "Fill", "Problem", "Propagate", "area_downsample", "blend_weights",
+           "check_holdouts", "holdout_masks", "run_fills", "validated_blend", "validated_blends", "whole_image_task"]
 
 Propagate = Callable[[np.ndarray, np.ndarray, np.ndarray | None], np.ndarray]
 """``propagate(values (C, H, W), known (H, W) bool, wanted (H, W) bool or None) -> (C, H, W)``."""
@@ -130,66 +135,88 @@ def run_fills(requests: Sequence[Fill], pool: ThreadPoolExecutor, progress: tqdm
     return [solved[i] if i in batched else futures[i].result() for i in range(len(requests))]
 
 
-def _holdout_fills(images: Sequence[BlendImage], holdouts: int) -> tuple[list[list[np.ndarray]], list[Fill]]:
-    """The held-out sets of each image (none for a single propagator: its weight is 1 anyway) and the fills
-    they need: every propagator of the image on every set, set by set."""
-    sets = [holdout_masks(known, holdouts) if len(propagators) > 1 else [] for propagators, _, known in images]
-    requests = [(propagate, values, known & ~held_out, held_out) for (propagators, values, known), held in zip(images, sets)
-                for held_out in held for propagate in propagators]
-    return sets, requests
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """One fill of every candidate: their ``propagators`` on an image (or a piece of it), its ``values``
+    (C, h, w) known where ``known`` (h, w) is True, and the pixels to fill, ``wanted`` (None: every unknown one)."""
+
+    propagators: Sequence[Propagate]
+    values: np.ndarray
+    known: np.ndarray
+    wanted: np.ndarray | None = None
 
 
-def _weights(images: Sequence[BlendImage], sets: Sequence[Sequence[np.ndarray]], fills: Sequence[np.ndarray]
-             ) -> list[np.ndarray]:
-    """Each image's simplex weights (N,) from its propagators' ``fills`` of its held-out ``sets`` (in the
-    order of :func:`_holdout_fills`); equal weights for an image without a usable held-out set."""
-    fills = iter(fills)
-    weights = []
-    for (propagators, values, known), held in zip(images, sets):
-        if not held:
-            weights.append(np.full(len(propagators), 1.0 / len(propagators)))
-            continue
-        by_set = [[next(fills)[:, held_out].ravel() for _ in propagators] for held_out in held]
-        predictions = np.stack([np.concatenate(per_propagator) for per_propagator in zip(*by_set)])
-        weights.append(blend_weights(predictions, np.concatenate([values[:, held_out].ravel() for held_out in held])))
-    return weights
+@dataclass(frozen=True, eq=False)
+class BlendTask:
+    """One image's problems: the ``holes`` are filled and blended, with weights fitted on the fills of the
+    held-out sets; ``held_out[k]`` holds the problems that cover set k (its pixels are their ``wanted``)."""
+
+    holes: Sequence[Problem]
+    held_out: Sequence[Sequence[Problem]]
 
 
-def validated_blends(images: Sequence[BlendImage], holdouts: int, *,
-                     validations: Sequence[BlendImage | None] | None = None, threads: int = 1, progress: bool = False
-                     ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """:func:`validated_blend` of several images, their fills run at once (:func:`run_fills`: the largest
-    first on the threads; one batched solve on a torch device).
+def whole_image_task(propagators: Sequence[Propagate], values: np.ndarray, known: np.ndarray, holdouts: int,
+                     validation: BlendImage | None = None) -> BlendTask:
+    """The task of a whole image: its hole, and the held-out sets of :func:`holdout_masks` (none for a single
+    propagator: its weight is 1 anyway), of ``validation`` (propagators, values, known) when given."""
+    fitted_propagators, fitted_values, fitted_known = validation or (propagators, values, known)
+    sets = holdout_masks(fitted_known, holdouts) if len(propagators) > 1 else []
+    held_out = [[Problem(fitted_propagators, fitted_values, fitted_known & ~held, held)] for held in sets]
+    return BlendTask([Problem(propagators, values, known)], held_out)
+
+
+def _fill(problem: Problem, candidate: int) -> Fill:
+    return problem.propagators[candidate], problem.values, problem.known, problem.wanted
+
+
+def _weights(task: BlendTask, fills: Iterator[np.ndarray]) -> np.ndarray:
+    """The task's simplex weights (N,) from the next fills (its held-out problems', set by set, candidate by
+    candidate); equal weights for a task without a held-out set."""
+    count = len(task.holes[0].propagators)
+    if not task.held_out:
+        return np.full(count, 1.0 / count)
+    predictions: list[list[np.ndarray]] = [[] for _ in range(count)]
+    target = []
+    for problems in task.held_out:
+        for problem in problems:
+            for candidate in range(count):
+                predictions[candidate].append(next(fills)[:, problem.wanted].ravel())
+            target.append(problem.values[:, problem.wanted].ravel())
+    return blend_weights(np.stack([np.concatenate(parts) for parts in predictions]), np.concatenate(target))
+
+
+def validated_blends(tasks: Sequence[BlendTask], *, threads: int = 1, progress: bool = False
+                     ) -> list[tuple[list[np.ndarray], np.ndarray]]:
+    """Each task's blended hole problems (``values`` kept at their known pixels) and its weights (N,), all fills
+    run at once (:func:`run_fills`: the largest first on the threads; one batched solve on a torch device).
 
     The stencil propagators fill the holes together with the held-out sets, also one whose weight turns
     out to be 0 (that fill then goes unused): it keeps the threads busy, and on a device it is one solve.
     Any other propagator (e.g. a network colorizer) fills a hole afterwards, only if its weight is not 0.
     ``progress``: a tqdm bar (stderr) of the fills done."""
-    if any(not propagators for propagators, _, _ in images):
+    if any(not problem.propagators for task in tasks for problem in task.holes):
         raise ValueError("validated_blend needs at least one propagator")
-    validations = validations or [None] * len(images)
-    fitted_on = [validation or image for image, validation in zip(images, validations)]
-    sets, requests = _holdout_fills(fitted_on, holdouts)
-
-    def hole(image: int, candidate: int) -> Fill:
-        propagators, values, known = images[image]
-        return propagators[candidate], values, known, None
-
-    eager = [(i, j) for i, (propagators, _, _) in enumerate(images)
-             for j, propagate in enumerate(propagators) if isinstance(propagate, StencilPropagator)]
+    requests = [_fill(problem, candidate) for task in tasks for problems in task.held_out for problem in problems
+                for candidate in range(len(problem.propagators))]
+    holes = [(t, h, j) for t, task in enumerate(tasks) for h, problem in enumerate(task.holes)
+             for j in range(len(problem.propagators))]
+    eager = [key for key in holes if isinstance(tasks[key[0]].holes[key[1]].propagators[key[2]], StencilPropagator)]
     bar = tqdm(total=len(requests) + len(eager), desc="validated-blend fills", unit="fill", disable=not progress)
     with ThreadPoolExecutor(max(1, int(threads))) as pool, bar:
-        fills = run_fills(requests + [hole(*key) for key in eager], pool, bar)
-        weights = _weights(fitted_on, sets, fills[: len(requests)])
-        hole_fills = dict(zip(eager, fills[len(requests) :]))
-        late = [(i, j) for i, image_weights in enumerate(weights) for j, weight in enumerate(image_weights)
-                if weight > 0 and (i, j) not in hole_fills]
+        fills = run_fills(requests + [_fill(tasks[t].holes[h], j) for t, h, j in eager], pool, bar)
+        held_fills = iter(fills[: len(requests)])
+        weights = [_weights(task, held_fills) for task in tasks]
+        hole_fills = dict(zip(eager, fills[len(requests):]))
+        late = [key for key in holes if weights[key[0]][key[2]] > 0 and key not in hole_fills]
         bar.total += len(late)
-        hole_fills.update(zip(late, run_fills([hole(*key) for key in late], pool, bar)))
+        hole_fills.update(zip(late, run_fills([_fill(tasks[t].holes[h], j) for t, h, j in late], pool, bar)))
     blends = []
-    for i, ((_, values, known), image_weights) in enumerate(zip(images, weights)):
-        blended = sum(weight * hole_fills[i, j] for j, weight in enumerate(image_weights) if weight > 0)
-        blends.append((np.where(known, values, blended), image_weights))
+    for t, (task, task_weights) in enumerate(zip(tasks, weights)):
+        blended = []
+        for h, problem in enumerate(task.holes):
+            mixed = sum(weight * hole_fills[t, h, j] for j, weight in enumerate(task_weights) if weight > 0)
+            blended.append(np.where(problem.known, problem.values, mixed))
+        blends.append((blended, task_weights))
     return blends
 
 
@@ -204,4 +231,8 @@ def validated_blend(
     ``threads``: how many fills run at once (SciPy's sparse factorization releases the GIL).
     Returns the blended (C, H, W) values (``values`` at the known pixels) and the weights (N,).
     """
-    return validated_blends([(propagators, values, known)], holdouts, validations=[validation], threads=threads)[0]
+    if not propagators:
+        raise ValueError("validated_blend needs at least one propagator")
+    task = whole_image_task(propagators, values, known, holdouts, validation)
+    (blended,), weights = validated_blends([task], threads=threads)[0]
+    return blended, weights
