@@ -24,7 +24,6 @@ full resolution; with a margin wider than its reach the result is then the whole
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Callable
 
@@ -35,10 +34,10 @@ from torch import Tensor
 from eiip.choices import HD_STRATEGIES, WORKING_PIXELS
 from eiip.color import rgb_to_mono
 from eiip.errors import InputError
+from eiip.memory import peak_tensor_bytes
 from eiip.regions import Box, hole_regions
 
-__all__ = ["HD_STRATEGIES", "WORKING_PIXELS", "SizedStage", "available_memory", "estimate_peak_bytes",
-           "stage_margin"]
+__all__ = ["SizedStage", "available_memory", "estimate_peak_bytes", "stage_margin"]
 
 MARGIN_FRACTION = 1.0
 """The crop strategy's margin on each side of a hole, in units of the hole's longer side: the box is
@@ -90,58 +89,23 @@ def available_memory(device: torch.device) -> int | None:
     return None
 
 
-def _resident_peak() -> int | None:
-    """The process's peak resident memory since the last reset (Linux VmHWM), in bytes."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def _reset_resident_peak() -> bool:
-    """Reset VmHWM to the current resident size (Linux >= 4.0); False where that is not possible."""
-    try:
-        Path(f"/proc/{os.getpid()}/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-def _probe_peak(stage: Callable[[Tensor, Tensor], Tensor], side: int, device: torch.device) -> int | None:
-    """Peak bytes allocated while ``stage`` completes a side x side probe (a centred square hole) on ``device``."""
+def _probe_peak(stage: Callable[[Tensor, Tensor], Tensor], side: int, device: torch.device) -> int:
+    """Peak tensor bytes while ``stage`` completes a side x side probe (a centred square hole) on ``device``."""
     image = torch.full((1, 3, side, side), 0.5, device=device)
     hole = torch.zeros(1, 1, side, side, device=device)
     hole[..., side // 4: 3 * side // 4, side // 4: 3 * side // 4] = 1.0
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        before = torch.cuda.memory_allocated(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        stage(image, hole)
-        torch.cuda.synchronize(device)
-        return torch.cuda.max_memory_allocated(device) - before
-    before = _resident_peak()
-    if before is None or not _reset_resident_peak():
-        return None
-    before = _resident_peak()
-    stage(image, hole)
-    after = _resident_peak()
-    return None if before is None or after is None else max(0, after - before)
+    return peak_tensor_bytes(lambda: stage(image, hole))
 
 
 def estimate_peak_bytes(stage: Callable[[Tensor, Tensor], Tensor], height: int, width: int,
-                        device: torch.device) -> int | None:
-    """The memory ``stage`` needs to complete a height x width image, extrapolated linearly in the area from
-    two small probes (every backbone's memory grows linearly with the area: contextual attention matches in
-    bounded chunks). None where the peak cannot be measured (CPU memory outside Linux)."""
-    peaks = [_probe_peak(stage, side, device) for side in _PROBE_SIDES]
-    if any(peak is None for peak in peaks):
-        return None
-    small, large = (side * side for side in _PROBE_SIDES)
-    per_pixel = max(peaks[1] - peaks[0], 0) / (large - small)
-    return int(max(peaks) + per_pixel * max(0, height * width - large))
+                        device: torch.device) -> int:
+    """The tensor memory ``stage`` needs to complete a height x width image, extrapolated linearly in the area
+    from two small probes (:func:`eiip.memory.peak_tensor_bytes`; every backbone's memory grows linearly with
+    the area: contextual attention matches in bounded chunks)."""
+    small, large = (_probe_peak(stage, side, device) for side in _PROBE_SIDES)
+    small_area, large_area = (side * side for side in _PROBE_SIDES)
+    per_pixel = max(large - small, 0) / (large_area - small_area)
+    return int(max(small, large) + per_pixel * max(0, height * width - large_area))
 
 
 class SizedStage:
@@ -173,7 +137,7 @@ class SizedStage:
         if limit is None:
             return
         estimate = estimate_peak_bytes(self.stage, height, width, self.device)
-        if estimate is not None and estimate > limit:
+        if estimate > limit:
             raise InputError(f"the original HD strategy needs about {estimate / 2**30:.1f} GiB for a {width}x{height} "
                              f"image, more than the {limit / 2**30:.1f} GiB free; use --hd-strategy crop or resize")
 
