@@ -110,7 +110,8 @@ def test_original_refuses_before_the_work_when_memory_is_short(mono_checkpoint: 
     stage = CheckpointStage(mono_checkpoint)
     estimate = estimate_peak_bytes(stage, 3000, 4000, torch.device("cpu"))
     smaller = estimate_peak_bytes(stage, 300, 400, torch.device("cpu"))
-    assert smaller > 0 and 80 < estimate / smaller < 100  # linear in the area (chunked attention): 100x the pixels
+    # about linear in the area: 100x the pixels (a little more: below its chunk budget, attention grows faster)
+    assert smaller > 0 and 80 < estimate / smaller < 120
     with pytest.raises(InputError, match=r"original HD strategy needs about .* GiB .* use --hd-strategy crop"):
         SizedStage(stage, "original", working_pixels=64, memory_limit=1)(image, hole)
     completed = SizedStage(stage, "original", working_pixels=64, memory_limit=2**40)(image, hole)
