@@ -47,5 +47,5 @@ NEIGHBOURHOOD_ABOVE = 1_000_000
 """Images of more pixels than this are colorized in the neighbourhoods of their holes (`eiip.colorize.neighbourhood`;
 the paper's 512x640 and every benchmark image stay below it, solved whole)."""
 
-NEIGHBOURHOOD_COLORIZERS: tuple[str, ...] = ("levin", "local-linear", "validated-blend")
+NEIGHBOURHOOD_COLORIZERS: tuple[str, ...] = ("levin", "local-linear", "mean", "validated-blend")
 """The colorizers that solve large images in their holes' neighbourhoods (option ``neighbourhood_above``)."""

@@ -40,6 +40,11 @@ def composite(filled: torch.Tensor, original: torch.Tensor, known: torch.Tensor)
     return original * known + filled * (1.0 - known)
 
 
+def composite_(filled: torch.Tensor, original: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """:func:`composite` with a bool ``known``, written into ``filled`` (no new image: large photos); returns it."""
+    return torch.where(known, original, filled, out=filled)
+
+
 # NTSC 1953 YIQ; its Y row is exactly the paper's monochrome weights, so Y == rgb_to_mono(rgb).
 _RGB_TO_YIQ = torch.tensor(
     [

@@ -424,11 +424,19 @@ def atomic_save(image: Image.Image, path: str | Path, **params) -> Path:
     return path
 
 
+_STRIP_ROWS = 256
+"""Rows converted at a time by :func:`to_uint8`: its float temporaries stay small for any image size."""
+
+
 def to_uint8(tensor: torch.Tensor) -> np.ndarray:
     """(C, H, W) float tensor in [0, 1] -> (H, W, C) or (H, W) uint8 array, rounded and clipped."""
-    scaled = tensor.detach().cpu().float().mul(255.0).clamp_(0.0, 255.0).round_()  # one float copy, in place after
-    return scaled.to(torch.uint8).permute(1, 2, 0).contiguous().numpy().squeeze(2) if scaled.shape[0] == 1 \
-        else scaled.to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+    tensor = tensor.detach()
+    channels, height, width = tensor.shape
+    out = torch.empty((height, width, channels), dtype=torch.uint8)
+    for top in range(0, height, _STRIP_ROWS):
+        strip = tensor[:, top:top + _STRIP_ROWS].cpu().float().mul(255.0).clamp_(0.0, 255.0).round_()
+        out[top:top + _STRIP_ROWS] = strip.permute(1, 2, 0)  # whole numbers: the cast is exact
+    return out.numpy()[..., 0] if channels == 1 else out.numpy()
 
 
 def write_image(path: str | Path, image: torch.Tensor, **params) -> Path:

@@ -29,7 +29,7 @@ from torch import Tensor
 
 from eiip.external.backbones.hifill import HiFill
 from eiip.choices import CLASSICAL_METHODS, NEIGHBOURHOOD_ABOVE, WORKING_PIXELS
-from eiip.color import composite, rgb_to_mono
+from eiip.color import composite, composite_, rgb_to_mono
 from eiip.colorize import Colorizer
 from eiip.errors import InputError
 from eiip.hd_strategy import SizedStage
@@ -297,10 +297,11 @@ def two_stage(image: Tensor, hole: Tensor, stage: ExternalStage, colorizer: Colo
     known = ~hole if hole.dtype == torch.bool else hole <= 0.5
     completed = stage(image[None], (~known).to(image.dtype)[None])[0].to(image.device, image.dtype)
     if stage.output == "rgb":
-        final = composite(completed, image, known)
+        final = composite_(completed, image, known)
         return TwoStageResult(mono=rgb_to_mono(final), final=final)
     if colorizer is None:
         raise ValueError("a monochrome external stage needs a colorizer")
     rgb_known = image * known
     colorized = colorizer(completed, rgb_known, known).to(image.device, image.dtype)
-    return TwoStageResult(mono=completed, final=composite(colorized, image, known))
+    del rgb_known
+    return TwoStageResult(mono=completed, final=composite_(colorized, image, known))

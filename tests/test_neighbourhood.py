@@ -61,7 +61,7 @@ def test_small_images_stay_whole_and_large_ones_are_cut() -> None:
         cut_pieces(known, -1, 4, 2)
 
 
-@pytest.mark.parametrize("name", ["levin", "local-linear"])
+@pytest.mark.parametrize("name", ["levin", "local-linear", "mean"])
 def test_stencil_colorizers_in_neighbourhoods_equal_the_whole_image_solve(photo: torch.Tensor, name: str) -> None:
     known = _two_holes(*photo.shape[-2:])
     mono = rgb_to_mono(photo)

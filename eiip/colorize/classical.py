@@ -139,12 +139,23 @@ def _propagation_batch(
 # --------------------------------------------------------------------------------------------
 
 
-def mean_chroma_colorize(mono: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
-    """Y = ``mono`` and (I, Q) = the mean chroma of the known pixels everywhere (a floor baseline)."""
-    y, chroma, mask = _prepare(mono, rgb_known, known)
-    mean = _mean_known_chroma(chroma, mask)
-    filled = np.broadcast_to(mean[:, None, None], chroma.shape)
-    return _to_rgb(y, filled, mono)
+def mean_chroma_colorize(mono: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tensor, *,
+                         neighbourhood_above: int | None = NEIGHBOURHOOD_ABOVE) -> torch.Tensor:
+    """Y = ``mono`` and (I, Q) = the mean chroma of the known pixels everywhere (a floor baseline).
+
+    The mean chroma is the chroma of the known pixels' mean RGB (YIQ is linear): one pass over the image.
+    An image of more than ``neighbourhood_above`` pixels is colorized in its holes' boxes only (the same
+    result; None: never), the known pixels given back as they are."""
+    check_colorize_inputs(mono, rgb_known, known)
+    mask = known[0].detach()
+    total = torch.where(mask, rgb_known.detach(), 0.0).sum(dim=(-2, -1), dtype=torch.float64).cpu()
+    mean = rgb_to_yiq((total / int(mask.sum()))[:, None, None])[1:, 0, 0].numpy()
+    pieces = cut_pieces(known[None], neighbourhood_above, 0, 0)
+    colorized = []
+    for piece in pieces:
+        y = piece.crop(mono)[0].detach().cpu().to(torch.float64).numpy()
+        colorized.append(_to_rgb(y, np.broadcast_to(mean[:, None, None], (2, *y.shape)), mono))
+    return assemble(pieces, colorized, rgb_known[None], known[None])[0]
 
 
 # --------------------------------------------------------------------------------------------

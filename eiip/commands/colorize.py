@@ -123,12 +123,12 @@ def add_colorizer_options(parser: argparse.ArgumentParser) -> None:
 
 def _colorize_job(args: argparse.Namespace, job: Job) -> tuple[ColorizeInputs, torch.Tensor]:
     """Colorize the hole of one image and write the composite; returns the inputs and the result."""
-    from eiip.color import composite
+    from eiip.color import composite_
     from eiip.io import load_colorize_inputs, write_image
 
     inputs = load_colorize_inputs(job.image, job.mask, job.gray, max_pixels=args.max_pixels)
     colorized = colorize_image(inputs.mono, inputs.rgb, inputs.known, args)
-    result = composite(colorized, inputs.rgb, inputs.known)
+    result = composite_(colorized.float(), inputs.rgb, inputs.known)
     write_image(job.out, result)
     return inputs, result
 
