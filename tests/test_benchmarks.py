@@ -63,3 +63,29 @@ def test_propagator_speed_reads_colorizer_options() -> None:
     assert colorizer_options("validated-blend:validation_scale=2,holdouts=3") == (
         "validated-blend", {"validation_scale": 2, "holdouts": 3})
     assert colorizer_options("local-linear:solver=scipy") == ("local-linear", {"solver": "scipy"})
+
+
+def test_resolution_bench_times_a_command_in_its_own_process(tmp_path: Path) -> None:
+    """benchmarks/resolution.py writes its inputs, runs `eiip colorize` in a child process and tables the time
+    and peak memory (about 5 s)."""
+    command = [sys.executable, str(ROOT / "benchmarks" / "resolution.py"), "--sizes", "320x240", "640x480",
+               "--colorizers", "mean", "--backbones", "--work-dir", str(tmp_path), "--no-save"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (row,) = [line for line in done.stdout.splitlines() if line.startswith("| `eiip colorize mean` |")]
+    cells = [cell.strip() for cell in row.split("|")[2:-1]]
+    assert len(cells) == 3 and all(" / " in cell for cell in cells[:2]) and cells[2].endswith("x")
+    assert (tmp_path / "photo-640x480.jpg").exists() and (tmp_path / "mask-320x240.png").exists()
+
+
+def test_neighbourhood_bench_finds_the_pieces_equal_to_the_whole_image() -> None:
+    """benchmarks/neighbourhood_quality.py on one small pair: the three colorizers agree with their
+    whole-image solve (the benchmark's claim), and the table reads them."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from neighbourhood_quality import run_pair, table
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    row = run_pair("chelsea", "freeform", 3, (300, 400))
+    assert all(row[name]["max_difference"] < 1e-6 for name in ("levin", "local-linear", "validated-blend"))
+    assert "| validated-blend | freeform | 1 |" in table([row])
