@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from colorization import load_done, parse_size
 from eiip.color import rgb_to_mono
 from eiip.colorize import get_colorizer
 from eiip.data.samples import ALL_PHOTOS, SAMPLE_PHOTOS, load_sample_photo
@@ -91,9 +92,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photos", nargs="+", default=list(SAMPLE_PHOTOS), choices=ALL_PHOTOS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--size", default="1500x2000", help="HxW (default 1500x2000)")
+    parser.add_argument("--size", type=parse_size, default=(1500, 2000), help="HxW (default 1500x2000)")
     args = parser.parse_args()
-    size = tuple(int(side) for side in args.size.split("x"))
+    size = args.size
     rows = []
     for photo in args.photos:
         for seed in args.seeds:
@@ -101,9 +102,7 @@ def main() -> None:
                 row = run_pair(photo, kind, seed, size)  # type: ignore[arg-type]
                 print(json.dumps(row), flush=True)
                 rows.append(row)
-    done = {}
-    if RESULTS.exists():
-        done = {row["key"]: row for row in map(json.loads, RESULTS.read_text().splitlines())}
+    done = load_done(RESULTS)
     done.update({row["key"]: {**done.get(row["key"], {}), **row} for row in rows})
     RESULTS.write_text("".join(json.dumps(row) + "\n" for row in done.values()))
     print(table(rows))
