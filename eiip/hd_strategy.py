@@ -37,7 +37,8 @@ from eiip.errors import InputError
 from eiip.memory import peak_tensor_bytes
 from eiip.regions import Box, hole_regions
 
-__all__ = ["SizedStage", "available_memory", "estimate_peak_bytes", "stage_margin"]
+__all__ = ["SizedStage", "available_memory", "estimate_peak_bytes", "extrapolated_bytes", "memory_probes",
+           "stage_margin"]
 
 MARGIN_FRACTION = 1.0
 """The crop strategy's margin on each side of a hole, in units of the hole's longer side: the box is
@@ -97,15 +98,24 @@ def _probe_peak(stage: Callable[[Tensor, Tensor], Tensor], side: int, device: to
     return peak_tensor_bytes(lambda: stage(image, hole))
 
 
+def memory_probes(stage: Callable[[Tensor, Tensor], Tensor], device: torch.device) -> tuple[int, int]:
+    """Peak tensor bytes of ``stage`` on the two probe sizes (:data:`_PROBE_SIDES`, one image each)."""
+    return _probe_peak(stage, _PROBE_SIDES[0], device), _probe_peak(stage, _PROBE_SIDES[1], device)
+
+
+def extrapolated_bytes(probes: tuple[int, int], pixels: int) -> int:
+    """The memory for ``pixels`` pixels (over a batch), linear in the area through the two probes' peaks."""
+    small_area, large_area = (side * side for side in _PROBE_SIDES)
+    per_pixel = max(probes[1] - probes[0], 0) / (large_area - small_area)
+    return int(max(probes) + per_pixel * max(0, pixels - large_area))
+
+
 def estimate_peak_bytes(stage: Callable[[Tensor, Tensor], Tensor], height: int, width: int,
                         device: torch.device) -> int:
     """The tensor memory ``stage`` needs to complete a height x width image, extrapolated linearly in the area
     from two small probes (:func:`eiip.memory.peak_tensor_bytes`; every backbone's memory grows linearly with
     the area: contextual attention matches in bounded chunks)."""
-    small, large = (_probe_peak(stage, side, device) for side in _PROBE_SIDES)
-    small_area, large_area = (side * side for side in _PROBE_SIDES)
-    per_pixel = max(large - small, 0) / (large_area - small_area)
-    return int(max(small, large) + per_pixel * max(0, height * width - large_area))
+    return extrapolated_bytes(memory_probes(stage, device), height * width)
 
 
 class SizedStage:
@@ -130,16 +140,22 @@ class SizedStage:
         self.memory_limit = memory_limit
         self.output: str = getattr(stage, "output")
         self.config: dict = getattr(stage, "config", {})
+        self._probes: tuple[int, int] | None = None  # measured once, on the first large image
 
-    def check_original(self, height: int, width: int) -> None:
-        """InputError when the ``original`` strategy would need more memory than there is free."""
+
+    def check_original(self, batch: int, height: int, width: int) -> None:
+        """InputError when the ``original`` strategy would need more memory than there is free for a batch of
+        ``batch`` height x width images."""
         limit = self.memory_limit if self.memory_limit is not None else available_memory(self.device)
         if limit is None:
             return
-        estimate = estimate_peak_bytes(self.stage, height, width, self.device)
+        if self._probes is None:
+            self._probes = memory_probes(self.stage, self.device)
+        estimate = extrapolated_bytes(self._probes, batch * height * width)
         if estimate > limit:
-            raise InputError(f"the original HD strategy needs about {estimate / 2**30:.1f} GiB for a {width}x{height} "
-                             f"image, more than the {limit / 2**30:.1f} GiB free; use --hd-strategy crop or resize")
+            images = f"{batch} images of {width}x{height}" if batch > 1 else f"a {width}x{height} image"
+            raise InputError(f"the original HD strategy needs about {estimate / 2**30:.1f} GiB for {images}, "
+                             f"more than the {limit / 2**30:.1f} GiB free; use --hd-strategy crop or resize")
 
     def _crop(self, image: Tensor, hole: Tensor) -> Tensor:
         """The crop strategy on one (1, 3, H, W) image and its (1, 1, H, W) hole."""
@@ -161,9 +177,10 @@ class SizedStage:
         """(B, 1 or 3, H, W) completion of the (B, 3, H, W) image in its (B, 1, H, W) hole, known pixels exact."""
         hole = (hole > 0.5).to(image.dtype)
         height, width = image.shape[-2:]
-        if self.strategy == "original" or height * width <= self.working_pixels:
-            if self.strategy == "original":
-                self.check_original(height, width)
+        if height * width <= self.working_pixels:
+            return self.stage(image, hole)
+        if self.strategy == "original":
+            self.check_original(image.shape[0], height, width)
             return self.stage(image, hole)
         results = []
         for one_image, one_hole in zip(image.split(1), hole.split(1)):
