@@ -89,3 +89,23 @@ def test_neighbourhood_bench_finds_the_pieces_equal_to_the_whole_image() -> None
     row = run_pair("chelsea", "freeform", 3, (300, 400))
     assert all(row[name]["max_difference"] < 1e-6 for name in ("levin", "local-linear", "validated-blend"))
     assert "| validated-blend | freeform | 1 |" in table([row])
+
+
+def test_hd_quality_bench_compares_the_strategies_of_a_checkpoint(tmp_path: Path) -> None:
+    """benchmarks/hd_quality.py on one pair above the working size with a tiny checkpoint: three strategies,
+    `original` against itself exactly 0."""
+    from test_pipeline import tiny_checkpoint
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from eiip.choices import HD_STRATEGIES
+        from eiip.pipeline import build_external_stage
+        from hd_quality import run_pair, table
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    checkpoint = str(tiny_checkpoint(tmp_path / "mono.ckpt", "mono"))
+    stages = {strategy: build_external_stage(ckpt=checkpoint, hd_strategy=strategy, working_pixels=40_000)
+              for strategy in HD_STRATEGIES}
+    row = run_pair(stages, "chelsea", "rect", 3, (300, 400), checkpoint)
+    assert set(HD_STRATEGIES) <= set(row) and all(row[s]["hole_psnr"] > 0 for s in HD_STRATEGIES)
+    assert "| original | rect | 1 | +0.000 / +0.000 |" in table([row])
