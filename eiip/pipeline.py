@@ -242,15 +242,15 @@ class TruthStage:
 
 def build_external_stage(
     backbone: str | None = None, ckpt: str | Path | None = None, device: str | torch.device = "cpu",
-    hd_strategy: str | None = None, working_pixels: int | None = None,
+    hd_strategy: str | None = "crop", working_pixels: int | None = None,
 ) -> ExternalStage:
     """The stage of a learning-free ``backbone`` ("telea", "ns", "truth") or of a checkpoint ``ckpt``.
 
     Exactly one of them must be given and a checkpoint must be readable (InputError otherwise).
     ``hd_strategy`` ("crop", "resize", "original"; :mod:`eiip.hd_strategy`): how images of more than
     ``working_pixels`` pixels are completed (default: 512x640 for a checkpoint; 1 MP for the OpenCV stages,
-    whose crops are never brought down); None: the bare stage, every image whole. The "truth" stage reads
-    the image itself and is never wrapped.
+    whose crops are never brought down; images up to it are completed whole by every strategy); None: the
+    bare stage, every image whole. The "truth" stage reads the image itself and is never wrapped.
     """
     if (backbone is None) == (ckpt is None):
         raise InputError("give exactly one external stage: a checkpoint (ckpt=PATH) or a learning-free backbone "

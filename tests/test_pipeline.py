@@ -16,6 +16,7 @@ from eiip.color import rgb_to_mono
 from eiip.colorize import get_colorizer
 from eiip.data.samples import load_sample_photo
 from eiip.external.module import ExternalInpainter
+from eiip.hd_strategy import SizedStage
 from eiip.io import InputError
 from eiip.metrics import hole_psnr
 from eiip.pipeline import (
@@ -163,10 +164,15 @@ def test_bad_checkpoints_raise_one_line_input_errors(tmp_path: Path) -> None:
 
 
 def test_build_external_stage(checkpoints: dict[str, Path]) -> None:
-    assert isinstance(build_external_stage("telea"), ClassicalStage)
-    assert build_external_stage("ns").method == "ns"
-    assert isinstance(build_external_stage("truth"), TruthStage)
-    assert isinstance(build_external_stage(ckpt=str(checkpoints["mono"])), CheckpointStage)
+    assert isinstance(build_external_stage("telea", hd_strategy=None), ClassicalStage)
+    assert build_external_stage("ns", hd_strategy=None).method == "ns"
+    assert isinstance(build_external_stage("truth"), TruthStage)  # reads the image itself: never wrapped
+    assert isinstance(build_external_stage(ckpt=str(checkpoints["mono"]), hd_strategy=None), CheckpointStage)
+    sized = build_external_stage(ckpt=str(checkpoints["mono"]))  # the default: crop above 512x640
+    assert isinstance(sized, SizedStage) and isinstance(sized.stage, CheckpointStage)
+    assert (sized.strategy, sized.working_pixels, sized.downscale, sized.output) == ("crop", 512 * 640, True, "mono")
+    telea = build_external_stage("telea")
+    assert isinstance(telea.stage, ClassicalStage) and (telea.working_pixels, telea.downscale) == (1_000_000, False)
     for kwargs in ({}, {"backbone": "telea", "ckpt": str(checkpoints["mono"])}):
         with pytest.raises(InputError, match="exactly one"):
             build_external_stage(**kwargs)
