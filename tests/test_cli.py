@@ -89,14 +89,6 @@ def test_hint_parsing() -> None:
         parse_hint("12,7,orange")
 
 
-def test_hint_with_a_classical_colorizer_is_an_error(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, photo_files: dict[str, Path]
-) -> None:
-    code, _, err = run_cli(capsys, "colorize", "--image", photo_files["image"], "--mask", photo_files["mask"],
-                           "--out", tmp_path / "o.png", "--colorizer", "levin", "--hint", "1,1,#000000")
-    assert code == 2 and err.strip().startswith("error:") and "--hint" in err
-
-
 @pytest.mark.parametrize("option", [["--preset", "reference"], ["--steps", "5"], ["--fit-pixels", "0"], ["--ensemble", "2"]])
 def test_internal_options_with_the_default_colorizer_are_an_error(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, photo_files: dict[str, Path], option: list[str]

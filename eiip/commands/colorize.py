@@ -18,7 +18,7 @@ from eiip.errors import InputError
 if TYPE_CHECKING:
     import torch
 
-    from eiip.colorize.internal import ColorHint
+    from eiip.colorize.hints import ColorHint
     from eiip.io import ColorizeInputs
 
 _HINT_PATTERN = re.compile(r"^\s*(\d+)\s*,\s*(\d+)\s*,\s*#?([0-9a-fA-F]{6})\s*$")
@@ -40,14 +40,14 @@ def parse_hint(text: str) -> ColorHint:
     match = _HINT_PATTERN.match(text)
     if not match:
         raise argparse.ArgumentTypeError(f"invalid hint {text!r}; expected x,y,#rrggbb (e.g. 120,64,#3a7bd5)")
-    from eiip.colorize.internal import ColorHint
+    from eiip.colorize.hints import ColorHint
 
     x, y, color = match.groups()
     rgb = tuple(int(color[i : i + 2], 16) / 255.0 for i in (0, 2, 4))
     return ColorHint(int(x), int(y), rgb)  # type: ignore[arg-type]
 
 
-_INTERNAL_ONLY = ("hint", "preset", "levels", "steps", "loss", "ensemble", "fit_pixels")
+_INTERNAL_ONLY = ("preset", "levels", "steps", "loss", "ensemble", "fit_pixels")
 """Command-line options read by the internal colorizers only."""
 
 
@@ -66,31 +66,41 @@ def colorize_image(
     known: torch.Tensor,
     args: argparse.Namespace,
 ) -> torch.Tensor:
-    """Run the chosen colorizer; returns the colorization of the whole image (3, H, W)."""
+    """Run the chosen colorizer with the hints given; returns the colorization of the whole image (3, H, W)."""
     from eiip.colorize import get_colorizer
+    from eiip.colorize.hints import colorize_with_hints, read_hint_image
 
-    if args.colorizer in INTERNAL_COLORIZERS and args.neighbourhood_above is not None:
-        raise InputError("--neighbourhood-above works with the stencil colorizers only; the internal colorizers fit "
-                         "at most --fit-pixels pixels at any image size")
-    if args.colorizer not in INTERNAL_COLORIZERS:
-        given = [f"--{name.replace('_', '-')}" for name in _INTERNAL_ONLY if getattr(args, name) not in (None, [])]
-        if given:
-            raise InputError(f"{', '.join(given)} work(s) with the internal colorizers only, not {args.colorizer!r} "
-                             f"(add --colorizer internal)")
-        options = {"progress": not args.quiet} if args.colorizer == "validated-blend" else {}  # its fills, on stderr
+    if args.colorizer == "mean" and (args.hint or args.hint_image):
+        raise InputError("the mean colorizer gives one chroma for the whole hole: hints do not apply to it")
+    image_hints = read_hint_image(args.hint_image, *known.shape[-2:]) if args.hint_image else None
+    try:
+        if args.colorizer not in INTERNAL_COLORIZERS:
+            given = [f"--{name.replace('_', '-')}" for name in _INTERNAL_ONLY if getattr(args, name) is not None]
+            if given:
+                raise InputError(f"{', '.join(given)} work(s) with the internal colorizers only, not "
+                                 f"{args.colorizer!r} (add --colorizer internal)")
+            options = {"progress": not args.quiet} if args.colorizer == "validated-blend" else {}  # its fills, on stderr
+            if args.neighbourhood_above is not None:
+                if args.colorizer not in NEIGHBOURHOOD_COLORIZERS:
+                    raise InputError(f"--neighbourhood-above works with {', '.join(NEIGHBOURHOOD_COLORIZERS)} only, "
+                                     f"not {args.colorizer!r}")
+                options["neighbourhood_above"] = args.neighbourhood_above
+            return colorize_with_hints(get_colorizer(args.colorizer, **options), mono, rgb, known, args.hint,
+                                       image_hints, internal=False)
         if args.neighbourhood_above is not None:
-            if args.colorizer not in NEIGHBOURHOOD_COLORIZERS:
-                raise InputError(f"--neighbourhood-above works with {', '.join(NEIGHBOURHOOD_COLORIZERS)} only, "
-                                 f"not {args.colorizer!r}")
-            options["neighbourhood_above"] = args.neighbourhood_above
-        return get_colorizer(args.colorizer, **options)(mono, rgb, known)
-    settings = {"preset": args.preset, "levels": args.levels, "steps": args.steps}
-    settings.update({name: getattr(args, name) for name in ("loss", "ensemble") if getattr(args, name) is not None})
-    if args.fit_pixels is not None:
-        settings["fit_pixels"] = args.fit_pixels or None  # 0: fit up to full resolution
-    colorizer = get_colorizer(args.colorizer, seed=args.seed, device=resolve_device(args.device),
-                              progress=not args.quiet, **settings)
-    return colorizer(mono, rgb, known, hints=args.hint).cpu()
+            raise InputError("--neighbourhood-above works with the stencil colorizers only; the internal colorizers "
+                             "fit at most --fit-pixels pixels at any image size")
+        settings = {"preset": args.preset, "levels": args.levels, "steps": args.steps}
+        settings.update({name: getattr(args, name) for name in ("loss", "ensemble") if getattr(args, name) is not None})
+        if args.fit_pixels is not None:
+            settings["fit_pixels"] = args.fit_pixels or None  # 0: fit up to full resolution
+        colorizer = get_colorizer(args.colorizer, seed=args.seed, device=resolve_device(args.device),
+                                  progress=not args.quiet, **settings)
+        return colorize_with_hints(colorizer, mono, rgb, known, args.hint, image_hints, internal=True).cpu()
+    except ValueError as error:
+        if "hint" in str(error):  # a hint outside the image: a bad input, not a bug
+            raise InputError(str(error)) from error
+        raise
 
 
 def add_colorizer_options(parser: argparse.ArgumentParser) -> None:
@@ -100,7 +110,10 @@ def add_colorizer_options(parser: argparse.ArgumentParser) -> None:
                             "pixels); internal: the paper's internal stage (see the README)")
     group.add_argument("--seed", type=int, default=0, help="seed of the internal colorizer (default 0)")
     group.add_argument("--hint", type=parse_hint, action="append", default=[], metavar="X,Y,#RRGGBB",
-                       help="a user color hint at pixel (x, y); repeatable (internal colorizers only)")
+                       help="a user color hint at pixel (x, y), a 3x3 square; repeatable (paper Fig. 11)")
+    group.add_argument("--hint-image", default=None, metavar="PNG",
+                       help="hints drawn on a transparent layer of the image's size: every non-transparent pixel "
+                            "is a hint of its color")
     group.add_argument("--preset", choices=INTERNAL_PRESETS, default=None,
                        help="internal settings: fast (default), reference (the official release), paper, base")
     group.add_argument("--levels", type=int, default=None, help="pyramid levels, 1-5 (internal; default 3)")

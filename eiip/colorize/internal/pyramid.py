@@ -16,6 +16,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from eiip.colorize.hints import ColorHint
+
 Downsample = Literal["area", "bicubic"]
 
 
@@ -109,15 +111,6 @@ def build_pyramid(
         known=known_levels,
         weight=[k.to(rgb.dtype) for k in known_levels],
     )
-
-
-@dataclass(frozen=True)
-class ColorHint:
-    """A user-given color at full-resolution pixel (x, y); rgb in [0, 1] (paper Fig. 11)."""
-
-    x: int
-    y: int
-    rgb: tuple[float, float, float]
 
 
 def add_hints(pyramid: Pyramid, hints: list[ColorHint], radius: int = 1, weight: float = 1.0) -> Pyramid:
