@@ -256,3 +256,21 @@ def test_train_then_evaluate_a_checkpoint_on_its_own_data(sample_shards: Path, t
         assert 0.0 < float(row["hole_psnr"]) < float(row["psnr"])
         mono = read_image(tmp_path / "eval" / "images" / row["key"] / "mono.png")
         assert mono.shape[-2:] == (64, 64)
+
+
+def test_test_images_above_the_working_size_follow_the_hd_strategy(sample_shards: Path, tmp_path: Path) -> None:
+    """Larger test images go through the HD strategy, recorded in the settings (smaller ones record nothing, so
+    earlier run folders still resume); crop and original give the same telea completion."""
+    summaries = {}
+    for strategy in ("crop", "original"):
+        run_dir = tmp_path / strategy
+        cfg = compose_eval(sample_shards, "backbone=telea", "colorizer=levin", "logger=csv", "save_images=false",
+                           f"hd.strategy={strategy}", "hd.pixels=4096")
+        summaries[strategy] = runner.evaluate(cfg, run_dir)
+        settings = json.loads((run_dir / SETTINGS_NAME).read_text())
+        assert settings["hd"] == {"strategy": strategy, "pixels": 4096}
+    for metric in ("psnr", "hole_psnr", "ssim"):  # (LPIPS is unavailable offline)
+        assert summaries["crop"]["overall"][metric] == pytest.approx(summaries["original"]["overall"][metric])
+    runner.evaluate(compose_eval(sample_shards, "backbone=telea", "colorizer=levin", "logger=csv",
+                                 "save_images=false"), tmp_path / "small")
+    assert "hd" not in json.loads((tmp_path / "small" / SETTINGS_NAME).read_text())
