@@ -10,7 +10,7 @@ JPEG too (`--out result.jpg`). Checkpoints hold random weights (timing only), on
 
     python benchmarks/resolution.py                        # every row, 4 sizes: about 15 min on 2 cores
     python benchmarks/resolution.py --sizes 1000x750 4000x3000 --colorizers levin --backbones gatedconv
-    python benchmarks/resolution.py --example              # the 12 MP photo with a 4.8 % hole, default settings
+    python benchmarks/resolution.py --example              # a 12 MP photo with a 4.8 % hole, default settings
 
 Rows go to benchmarks/results/resolution.jsonl (replaced per row key); the table gives each row's time and
 peak memory and their ratios to the smallest size.
@@ -55,8 +55,8 @@ def _child(argv: list[str]) -> None:
 
 
 def _hole(height: int, width: int, example: bool):
-    """(H, W) bool hole: the fixed ellipse and stroke at the centre, or the 12 MP example's (800x600 ellipse,
-    60 px stroke)."""
+    """(H, W) bool hole: the fixed ellipse and stroke at the centre, or the larger ones of --example (an 800x600
+    ellipse, a 60 px stroke)."""
     import numpy as np
     from PIL import Image, ImageDraw
 
@@ -169,7 +169,7 @@ def main() -> None:
     parser.add_argument("--colorizers", nargs="*", default=list(COLORIZERS))
     parser.add_argument("--backbones", nargs="*", default=list(BACKBONES))
     parser.add_argument("--example", action="store_true",
-                        help="the 12 MP example instead: 4000x3000, an 800x600 ellipse and a 60 px stroke")
+                        help="a 12 MP photo instead: 4000x3000, an 800x600 ellipse and a 60 px stroke (4.8 %%)")
     parser.add_argument("--work-dir", default=None, help="where inputs and checkpoints are kept (default: a temp dir)")
     parser.add_argument("--no-save", action="store_true", help="do not write the results file")
     args = parser.parse_args()
