@@ -27,6 +27,7 @@ import math
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -35,7 +36,7 @@ from eiip.choices import HD_STRATEGIES, WORKING_PIXELS
 from eiip.color import rgb_to_mono
 from eiip.errors import InputError
 from eiip.memory import peak_tensor_bytes
-from eiip.regions import Box, hole_regions
+from eiip.regions import Box, HoleRegion, hole_regions
 
 __all__ = ["SizedStage", "available_memory", "estimate_peak_bytes", "extrapolated_bytes", "memory_probes",
            "stage_margin"]
@@ -46,6 +47,9 @@ about 3 times the hole across, so the hole covers about a ninth of it, as the fr
 LEAST_MARGIN = 64
 """The crop strategy's least margin, in pixels."""
 
+MAX_BOXES = 16
+"""The crop strategy completes at most this many boxes per image (nearby holes are grouped further)."""
+
 _PROBE_SIDES = (128, 256)
 """Square sizes of the two probes of :func:`estimate_peak_bytes`."""
 
@@ -53,6 +57,18 @@ _PROBE_SIDES = (128, 256)
 def stage_margin(height: int, width: int) -> int:
     """The context margin around a hole group spanning height x width pixels (crop strategy)."""
     return max(LEAST_MARGIN, math.ceil(MARGIN_FRACTION * max(height, width)))
+
+
+def _hole_groups(hole: np.ndarray) -> list[HoleRegion]:
+    """The crop strategy's boxes: each group of touching hole pixels, or, when there are more than
+    :data:`MAX_BOXES` (dust, scattered strokes), groups of pixels ever farther apart, so that the network
+    runs at most that many times."""
+    link = 1
+    regions = hole_regions(hole, stage_margin, link)
+    while len(regions) > MAX_BOXES and link < max(hole.shape):
+        link *= 4
+        regions = hole_regions(hole, stage_margin, link)
+    return regions
 
 
 def _scaled_size(height: int, width: int, pixels: int | None) -> tuple[int, int]:
@@ -163,7 +179,7 @@ class SizedStage:
         known = hole < 0.5
         base = image if self.output == "rgb" else rgb_to_mono(image)
         result = torch.where(known, base, 0.0)
-        for region in hole_regions((~known)[0, 0].cpu().numpy(), stage_margin):
+        for region in _hole_groups((~known)[0, 0].cpu().numpy()):
             box: Box = region.box
             rows, cols = box.slices
             size = _scaled_size(box.height, box.width, self.working_pixels if self.downscale else None)

@@ -124,3 +124,16 @@ def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="working_pixels"):
         SizedStage(RecordingStage(), "crop", working_pixels=10)
     assert np.isclose(hd_strategy.stage_margin(100, 300), 300)
+
+
+def test_scattered_specks_are_grouped_into_a_bounded_number_of_boxes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hd_strategy, "LEAST_MARGIN", 4)
+    image, _ = _photo_and_hole()
+    hole = torch.zeros(1, 1, 240, 320)
+    rows, cols = np.meshgrid(np.arange(5, 240, 24), np.arange(5, 320, 24), indexing="ij")
+    hole[0, 0, rows.ravel(), cols.ravel()] = 1.0  # 10 x 14 single-pixel specks
+    stage = RecordingStage()
+    completed = SizedStage(stage, "crop", working_pixels=4096)(image, hole)
+    assert 1 <= len(stage.sizes) <= hd_strategy.MAX_BOXES
+    known = hole < 0.5
+    assert torch.equal(completed[known], rgb_to_mono(image)[known]) and bool((completed[~known] > 0).all())
