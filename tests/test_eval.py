@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -111,9 +112,25 @@ def test_wandb_offline_run_holds_the_table_images_and_plots(sample_shards: Path,
     assert {row[hole_psnr] for row in images["data"]} == {float(r["hole_psnr"]) for r in read_rows(tmp_path)}
     assert len(tables["hole_ratio_buckets"]["data"]) >= 1
     assert len(list((media / "images").glob("eval/examples_*.png"))) == 2  # one strip per image
-    record = next(runs[0].glob("run-*.wandb")).read_bytes()
-    for logged in (b"wandb/scatter/v0", b"wandb/line/v0", b"eval/hole_psnr_vs_hole_ratio", b"eval/seconds_per_image"):
-        assert logged in record
+    logged = (b"wandb/scatter/v0", b"wandb/line/v0", b"eval/hole_psnr_vs_hole_ratio", b"eval/seconds_per_image")
+    record = _flushed_record(next(runs[0].glob("run-*.wandb")), logged)
+    for marker in logged:
+        assert marker in record
+
+
+def _flushed_record(path: Path, markers: tuple[bytes, ...], timeout: float = 60.0) -> bytes:
+    """The run's transaction log once it holds every marker, or as it is after `timeout` seconds: W&B's service
+    process writes it after `run.finish()` returns (seen here holding only its header right after), so the
+    service is shut down first (its files closed) and the file then polled."""
+    import wandb
+
+    wandb.teardown()
+    deadline = time.monotonic() + timeout
+    record = path.read_bytes()
+    while not all(marker in record for marker in markers) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        record = path.read_bytes()
+    return record
 
 
 def test_rerun_after_interruption_skips_done_images_and_gives_the_same_summary(
