@@ -173,12 +173,15 @@ class SizedStage:
             raise InputError(f"the original HD strategy needs about {estimate / 2**30:.1f} GiB for {images}, "
                              f"more than the {limit / 2**30:.1f} GiB free; use --hd-strategy crop or resize")
 
+    def _known_part(self, image: Tensor) -> Tensor:
+        """What the stage keeps at the known pixels: the image (rgb stages) or its monochrome."""
+        return image if self.output == "rgb" else rgb_to_mono(image)
+
     def _crop(self, image: Tensor, hole: Tensor) -> Tensor:
         """The crop strategy on one (1, 3, H, W) image and its (1, 1, H, W) hole."""
         height, width = image.shape[-2:]
         known = hole < 0.5
-        base = image if self.output == "rgb" else rgb_to_mono(image)
-        result = torch.where(known, base, 0.0)
+        result = torch.where(known, self._known_part(image), 0.0)
         for region in _hole_groups((~known)[0, 0].cpu().numpy()):
             box: Box = region.box
             rows, cols = box.slices
@@ -204,6 +207,6 @@ class SizedStage:
                 results.append(self._crop(one_image, one_hole))
                 continue
             completed = _complete_at(self.stage, one_image, one_hole, _scaled_size(height, width, self.working_pixels))
-            base = one_image if self.output == "rgb" else rgb_to_mono(one_image)
+            base = self._known_part(one_image)
             results.append(torch.where(one_hole > 0.5, completed.to(base), base))
         return torch.cat(results)

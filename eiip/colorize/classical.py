@@ -109,12 +109,19 @@ Prepared = tuple[np.ndarray, np.ndarray, np.ndarray]
 """Y (H, W), chroma (2, H, W) and known (H, W) of one image or piece (:func:`_prepare`)."""
 
 
+def _prepare_box(monos: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tensor, index: int, box: Box | None
+                 ) -> Prepared:
+    """:func:`_prepare` of image ``index`` of a batch, cropped to ``box`` (None: the whole image)."""
+    rows, cols = box.slices if box is not None else (slice(None), slice(None))
+    return _prepare(*(batch[index][:, rows, cols] for batch in (monos, rgb_known, known)))
+
+
 def _prepared_pieces(monos: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tensor, above: int | None,
                      margin: int | Margin, link: int) -> tuple[list[Piece], list[Prepared]]:
     """The pieces of a batch (:func:`eiip.colorize.neighbourhood.cut_pieces`) and their :func:`_prepare`d inputs."""
     pieces = cut_pieces(known, above, margin, link)
-    batches = (monos, rgb_known, known)
-    return pieces, [_prepare(*(piece.crop(batch[piece.image]) for batch in batches)) for piece in pieces]
+    boxes = [None if piece.region is None else piece.region.box for piece in pieces]
+    return pieces, [_prepare_box(monos, rgb_known, known, piece.image, box) for piece, box in zip(pieces, boxes)]
 
 
 def _propagation_batch(
@@ -282,10 +289,6 @@ def validated_blend_colorize_batch(
         return [_NATIVE_PROPAGATORS[name](gray, device=device) if name in _NATIVE_PROPAGATORS
                 else _colorizer_propagator(name, torch.from_numpy(gray)[None].to(monos), gray) for name in names]
 
-    def prepared(index: int, box: Box | None) -> Prepared:
-        rows, cols = box.slices if box is not None else (slice(None), slice(None))
-        return _prepare(*(batch[index][:, rows, cols] for batch in (monos, rgb_known, known)))
-
     def held_out_problems(index: int) -> list[list[Problem]]:
         """Each held-out set of a cut image in pieces: its coupled parts, each in a box with the stencils' margin."""
         full_known = known[index, 0].cpu().numpy()
@@ -297,7 +300,7 @@ def validated_blend_colorize_batch(
                 inside = held[region.box.slices]
                 wanted = region.members & inside
                 if wanted.any():
-                    y, chroma, mask = prepared(index, region.box)
+                    y, chroma, mask = _prepare_box(monos, rgb_known, known, index, region.box)
                     pieces_of_set.append(Problem(propagators(y), chroma, mask & ~inside, wanted))
             problems.append(pieces_of_set)
         return problems
@@ -306,7 +309,7 @@ def validated_blend_colorize_batch(
     for index in range(monos.shape[0]):
         mine = [piece for piece in pieces if piece.image == index]
         if mine[0].region is None:
-            y, chroma, mask = prepared(index, None)
+            y, chroma, mask = _prepare_box(monos, rgb_known, known, index, None)
             validation = None
             if validation_scale != 1:
                 small_y, small_chroma, small_mask = area_downsample(y, chroma, mask, int(validation_scale))
@@ -316,7 +319,7 @@ def validated_blend_colorize_batch(
             continue
         holes = []
         for piece in mine:
-            y, chroma, mask = prepared(index, piece.region.box)
+            y, chroma, mask = _prepare_box(monos, rgb_known, known, index, piece.region.box)
             grays.append(y)
             holes.append(Problem(propagators(y), chroma, mask, piece.wanted))
         tasks.append(BlendTask(holes, held_out_problems(index)))

@@ -77,11 +77,9 @@ def read_hint_image(path: str | os.PathLike, height: int, width: int) -> HintLay
     colors = read_image(path)
     if tuple(colors.shape[-2:]) != (height, width):
         raise InputError(f"hint image {path} is {colors.shape[-1]}x{colors.shape[-2]} but the image is {width}x{height}")
-    with Image.open(path) as image:
-        has_alpha = "A" in image.getbands() or "transparency" in image.info
-    if not has_alpha:
-        raise InputError(f"hint image {path} has no transparency: draw the hints on a transparent layer")
-    with Image.open(path) as image:
+    with Image.open(path) as image:  # read_image has checked the file; its alpha is dropped there
+        if "A" not in image.getbands() and "transparency" not in image.info:
+            raise InputError(f"hint image {path} has no transparency: draw the hints on a transparent layer")
         alpha = np.asarray(image.convert("RGBA"))[..., 3] > 0
     mask = torch.from_numpy(alpha)[None]
     if not bool(mask.any()):
