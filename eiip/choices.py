@@ -43,6 +43,10 @@ DEFAULT_MAX_PIXELS = 100_000_000
 """The largest image (width x height) read by default (`eiip.io`): a 100 MP photo takes about 1.2 GB per float
 copy, and the full-resolution paths keep a handful of copies well inside 24 GB."""
 
+APP_MAX_PIXELS = 40_000_000
+"""The largest photo the app takes by default (`eiip app --max-pixels`): a 40 MP phone photo, with room for the
+browser's canvas and a few results per person."""
+
 NEIGHBOURHOOD_ABOVE = 1_000_000
 """Images of more pixels than this are colorized in the neighbourhoods of their holes (`eiip.colorize.neighbourhood`;
 the paper's 512x640 and every benchmark image stay below it, solved whole)."""

@@ -11,10 +11,10 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from eiip.commands import colorize, inpaint, masks, shard, study, weights
+from eiip.commands import app, colorize, inpaint, masks, shard, study, weights
 from eiip.errors import InputError, one_line_warning
 
-COMMAND_MODULES = (colorize, inpaint, masks, shard, study, weights)
+COMMAND_MODULES = (colorize, inpaint, masks, shard, study, weights, app)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,5 +1,5 @@
 """How the command line reports problems, importable without torch: the error of a bad input file,
-and warnings shown as one line."""
+work stopped on request, and warnings shown as one line."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ import sys
 
 class InputError(Exception):
     """A bad input file; the message is one human-readable line that names the file."""
+
+
+class Cancelled(Exception):
+    """Work stopped on request (an event set by the caller) before it finished."""
 
 
 def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001

@@ -46,6 +46,8 @@ __all__ = [
     "TruthStage",
     "TwoStageResult",
     "build_external_stage",
+    "read_checkpoint_kind",
+    "recolorized",
     "two_stage",
 ]
 
@@ -90,6 +92,11 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
             or not isinstance(checkpoint.get("state_dict"), dict):
         raise InputError(f"{path} is not an eiip external-stage (ExternalInpainter) checkpoint")
     return checkpoint
+
+
+def read_checkpoint_kind(path: str | Path) -> str:
+    """The bottleneck ("mono" or "rgb") of an external-stage checkpoint; InputError as :class:`CheckpointStage`."""
+    return str(_load_checkpoint(Path(path).expanduser())["hyper_parameters"]["bottleneck"])
 
 
 def _generator_module(checkpoint: dict[str, Any], path: Path) -> ExternalInpainter:
@@ -301,7 +308,14 @@ def two_stage(image: Tensor, hole: Tensor, stage: ExternalStage, colorizer: Colo
         return TwoStageResult(mono=rgb_to_mono(final), final=final)
     if colorizer is None:
         raise ValueError("a monochrome external stage needs a colorizer")
+    return TwoStageResult(mono=completed, final=recolorized(image, known, completed, colorizer))
+
+
+def recolorized(image: Tensor, known: Tensor, mono: Tensor, colorizer: Colorizer) -> Tensor:
+    """The final (3, H, W) image of ``colorizer`` on a completed monochrome ``mono`` (1, H, W): the hole
+    colorized from the known pixels of ``image``, the known pixels kept exactly. The app calls it again with
+    new hints or another colorizer, without rerunning the external stage."""
     rgb_known = image * known
-    colorized = colorizer(completed, rgb_known, known).to(image.device, image.dtype)
+    colorized = colorizer(mono, rgb_known, known).to(image.device, image.dtype)
     del rgb_known
-    return TwoStageResult(mono=completed, final=composite_(colorized, image, known))
+    return composite_(colorized, image, known)

@@ -60,6 +60,32 @@ def resolve_device(device: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def colorizer_options(args: argparse.Namespace) -> dict[str, object]:
+    """The options of ``args.colorizer`` given on the command line, as :func:`eiip.colorize.get_colorizer`
+    takes them; InputError for an option the colorizer does not read."""
+    if args.colorizer not in INTERNAL_COLORIZERS:
+        given = [f"--{name.replace('_', '-')}" for name in _INTERNAL_ONLY if getattr(args, name) is not None]
+        if given:
+            raise InputError(f"{', '.join(given)} work(s) with the internal colorizers only, not "
+                             f"{args.colorizer!r} (add --colorizer internal)")
+        options: dict[str, object] = {"progress": not args.quiet} if args.colorizer == "validated-blend" else {}
+        if args.neighbourhood_above is not None:
+            if args.colorizer not in NEIGHBOURHOOD_COLORIZERS:
+                raise InputError(f"--neighbourhood-above works with {', '.join(NEIGHBOURHOOD_COLORIZERS)} only, "
+                                 f"not {args.colorizer!r}")
+            options["neighbourhood_above"] = args.neighbourhood_above
+        return options
+    if args.neighbourhood_above is not None:
+        raise InputError("--neighbourhood-above works with the stencil colorizers only; the internal colorizers "
+                         "fit at most --fit-pixels pixels at any image size")
+    options = {"preset": args.preset, "levels": args.levels, "steps": args.steps, "seed": args.seed,
+               "device": resolve_device(args.device), "progress": not args.quiet}
+    options.update({name: getattr(args, name) for name in ("loss", "ensemble") if getattr(args, name) is not None})
+    if args.fit_pixels is not None:
+        options["fit_pixels"] = args.fit_pixels or None  # 0: fit up to full resolution
+    return options
+
+
 def colorize_image(
     mono: torch.Tensor,
     rgb: torch.Tensor,
@@ -67,35 +93,11 @@ def colorize_image(
     args: argparse.Namespace,
 ) -> torch.Tensor:
     """Run the chosen colorizer with the hints given; returns the colorization of the whole image (3, H, W)."""
-    from eiip.colorize import get_colorizer
-    from eiip.colorize.hints import colorize_with_hints, read_hint_image
+    from eiip.api import colorizer_for, read_hint_image
 
-    if args.colorizer == "mean" and (args.hint or args.hint_image):
-        raise InputError("the mean colorizer gives one chroma for the whole hole: hints do not apply to it")
     image_hints = read_hint_image(args.hint_image, *known.shape[-2:]) if args.hint_image else None
-    if args.colorizer not in INTERNAL_COLORIZERS:
-        given = [f"--{name.replace('_', '-')}" for name in _INTERNAL_ONLY if getattr(args, name) is not None]
-        if given:
-            raise InputError(f"{', '.join(given)} work(s) with the internal colorizers only, not "
-                             f"{args.colorizer!r} (add --colorizer internal)")
-        options = {"progress": not args.quiet} if args.colorizer == "validated-blend" else {}  # its fills, on stderr
-        if args.neighbourhood_above is not None:
-            if args.colorizer not in NEIGHBOURHOOD_COLORIZERS:
-                raise InputError(f"--neighbourhood-above works with {', '.join(NEIGHBOURHOOD_COLORIZERS)} only, "
-                                 f"not {args.colorizer!r}")
-            options["neighbourhood_above"] = args.neighbourhood_above
-        return colorize_with_hints(get_colorizer(args.colorizer, **options), mono, rgb, known, args.hint,
-                                   image_hints, internal=False)
-    if args.neighbourhood_above is not None:
-        raise InputError("--neighbourhood-above works with the stencil colorizers only; the internal colorizers "
-                         "fit at most --fit-pixels pixels at any image size")
-    settings = {"preset": args.preset, "levels": args.levels, "steps": args.steps}
-    settings.update({name: getattr(args, name) for name in ("loss", "ensemble") if getattr(args, name) is not None})
-    if args.fit_pixels is not None:
-        settings["fit_pixels"] = args.fit_pixels or None  # 0: fit up to full resolution
-    colorizer = get_colorizer(args.colorizer, seed=args.seed, device=resolve_device(args.device),
-                              progress=not args.quiet, **settings)
-    return colorize_with_hints(colorizer, mono, rgb, known, args.hint, image_hints, internal=True).cpu()
+    colorizer = colorizer_for(args.colorizer, hints=args.hint, hint_image=image_hints, **colorizer_options(args))
+    return colorizer(mono, rgb, known).cpu()
 
 
 def add_colorizer_options(parser: argparse.ArgumentParser) -> None:

@@ -16,6 +16,7 @@ pixels are fitted and the chroma of their colorization is upsampled around the f
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
@@ -26,6 +27,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from eiip.color import composite
+from eiip.errors import Cancelled
 from eiip.colorize.internal.batched import PackedGenerators
 from eiip.colorize.internal.chroma import chroma_to_rgb, upsample_chroma
 from eiip.colorize.internal.config import InternalConfig
@@ -116,7 +118,11 @@ def per_image(values: Sequence[T] | None, default: T, count: int, name: str) -> 
 
 
 class InternalColorizer:
-    """Per-image progressive colorization; `colorize` matches the guided-colorizer interface."""
+    """Per-image progressive colorization; `colorize` matches the guided-colorizer interface.
+
+    ``progress``: a tqdm bar of the steps, described by the level; ``stop``: an event that, once set, ends
+    the fit before its next step with :class:`eiip.errors.Cancelled` (the app's Stop button).
+    """
 
     def __init__(
         self,
@@ -125,11 +131,13 @@ class InternalColorizer:
         device: str | torch.device = "cpu",
         seed: int = 0,
         progress: bool = True,
+        stop: threading.Event | None = None,
     ) -> None:
         self.config = config or InternalConfig()
         self.device = torch.device(device)
         self.seed = seed
         self.progress = progress
+        self.stop = stop
 
     def __call__(
         self, mono: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tensor, hints: list[ColorHint] | None = None
@@ -255,8 +263,11 @@ class InternalColorizer:
         steps = config.steps[level]
         optimizer = torch.optim.Adam(network.parameters(), lr=config.lrs[level])
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps) if config.schedule == "cosine" else None
-        bar.set_postfix(level=f"{level + 1}/{config.levels}", size="x".join(map(str, windows.target.shape[-2:])))
+        bar.set_description(f"internal, level {level + 1}/{config.levels}")
+        bar.set_postfix(size="x".join(map(str, windows.target.shape[-2:])))
         for _ in range(steps):
+            if self.stop is not None and self.stop.is_set():
+                raise Cancelled("the internal colorizer was stopped")
             optimizer.zero_grad(set_to_none=True)
             net_input, target, weight = windows.sample()
             losses = masked_losses(self._predict(network, net_input, training=True), target, weight, config.loss)
@@ -266,5 +277,5 @@ class InternalColorizer:
                 schedule.step()
             bar.update(1)
         final = losses.detach().tolist()
-        bar.set_postfix(level=f"{level + 1}/{config.levels}", loss=f"{sum(final) / len(final):.4f}")
+        bar.set_postfix(loss=f"{sum(final) / len(final):.4f}")
         return final

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import torch
 
 from eiip.choices import INTERNAL_COLORIZERS
@@ -15,10 +17,10 @@ __all__ = ["INTERNAL_COLORIZERS"]
 def _internal_factory(default_preset: str) -> ColorizerFactory:
     def factory(
         *, preset: str | None = None, seed: int = 0, device: str | torch.device = "cpu", progress: bool = False,
-        **settings,
+        stop: threading.Event | None = None, **settings,
     ) -> Colorizer:
         config = internal_preset(preset or default_preset, **settings)
-        return InternalColorizer(config, device=device, seed=seed, progress=progress)
+        return InternalColorizer(config, device=device, seed=seed, progress=progress, stop=stop)
 
     return factory
 
