@@ -139,3 +139,15 @@ def test_stop_ends_the_internal_colorizer(astronaut64: torch.Tensor, rect_known:
 def test_hint_colors_of_the_color_picker() -> None:
     assert parse_color("#ff8000") == (1.0, 128 / 255, 0.0)
     assert parse_color("rgba(255, 128, 0, 1)") == (1.0, 128 / 255, 0.0)
+
+
+def test_heavy_events_run_one_at_a_time_and_a_new_click_replaces_the_pending_one(tmp_path: Path) -> None:
+    from eiip.app.page import build_page
+
+    page = build_page(Workspace(tmp_path / "app"))
+    work = {fn.name: fn for fn in page.fns.values() if fn.name in ("complete", "add_hint", "clear_hints")}
+    assert len(work) == 3
+    for fn in work.values():
+        assert (fn.concurrency_limit, fn.concurrency_id, fn.trigger_mode) == (1, "work", "always_last")
+    cancelled = [set(fn.cancels) for fn in page.fns.values() if fn.cancels]
+    assert cancelled == [{fn._id for fn in work.values()}]  # the Stop button cancels each of them
