@@ -151,3 +151,20 @@ def test_heavy_events_run_one_at_a_time_and_a_new_click_replaces_the_pending_one
         assert (fn.concurrency_limit, fn.concurrency_id, fn.trigger_mode) == (1, "work", "always_last")
     cancelled = [set(fn.cancels) for fn in page.fns.values() if fn.cancels]
     assert cancelled == [{fn._id for fn in work.values()}]  # the Stop button cancels each of them
+
+
+def test_a_phone_sized_photo_takes_the_cli_full_resolution_path(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                                 calls: PageCallbacks) -> None:
+    from eiip.data.samples import load_sample_photo
+
+    photo = write_image(tmp_path / "big.png", load_sample_photo("chelsea", (1000, 1300)))  # 1.3 MP: in pieces
+    hole = torch.zeros(1, 1000, 1300, dtype=torch.bool)
+    hole[:, 400:470, 500:640] = True
+    hole[:, 800:830, 100:400] = True
+    mask = write_mask(tmp_path / "big-mask.png", hole)
+    *_, final, _slider, _downloads, status = calls.complete(str(photo), None, str(mask), TELEA, "levin")
+    assert "telea + levin" in status, status
+    code, _, err = run_cli(capsys, "inpaint", "--image", photo, "--mask", mask, "--out", tmp_path / "cli.png",
+                           "--backbone", "telea", "--colorizer", "levin", "--quiet")
+    assert code == 0, err
+    assert torch.equal(read_image(final), read_image(tmp_path / "cli.png"))

@@ -246,3 +246,13 @@ def test_the_builtin_colorizer_names_are_the_registered_ones() -> None:
 
     builtin = sorted(name for name, factory in COLORIZERS.items() if factory.__module__.startswith("eiip."))
     assert list(COLORIZER_NAMES) == builtin
+
+
+def test_app_without_gradio_is_one_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "gradio" else real(name, *a))
+    assert main(["app", "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and 'the app needs Gradio: pip install -c constraints.txt -e ".[app]"' in err

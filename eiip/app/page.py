@@ -48,7 +48,7 @@ def _error(message: str) -> str:
 def _shown(files: RunFiles, completion: Completion, seconds: float, what: str) -> tuple[Any, ...]:
     """The result components' values: monochrome, final, before/after, downloads, status."""
     hints = f", {len(completion.hints)} hint(s)" if completion.hints else ""
-    status = f"{what} in {seconds:.2f} s{hints}; hole {float((~completion.known).float().mean()):.1%}"
+    status = f"result {files.number}: {what} in {seconds:.2f} s{hints}; hole {float((~completion.known).float().mean()):.1%}"
     downloads = [str(files.final), str(files.mono), str(files.mask), str(files.masked)]
     return str(files.mono), str(files.final), (str(files.masked), str(files.final)), downloads, status
 

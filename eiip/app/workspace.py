@@ -36,8 +36,9 @@ KEPT_RUNS = 16
 @dataclass(frozen=True)
 class RunFiles:
     """The PNGs of one result, full resolution: the input with its hole, the hole mask, the completed
-    monochrome and the final image."""
+    monochrome and the final image; ``number`` counts the workspace's results from 1."""
 
+    number: int
     masked: Path
     mask: Path
     mono: Path
@@ -84,6 +85,7 @@ class Workspace:
         self.stop = threading.Event()
         self._lock = threading.Lock()
         self._built: dict[str, ExternalStage] = {}  # the last stage used
+        self._results = 0
 
     # -- inputs ---------------------------------------------------------------------------------
 
@@ -173,7 +175,8 @@ class Workspace:
         run = runs / uuid.uuid4().hex[:12]
         run.mkdir()
         masked = composite(torch.ones_like(completion.image), completion.image, completion.known)
-        files = RunFiles(run / "input.png", run / "mask.png", run / "monochrome.png", run / "result.png")
+        self._results += 1
+        files = RunFiles(self._results, run / "input.png", run / "mask.png", run / "monochrome.png", run / "result.png")
         write_image(files.masked, masked)
         write_mask(files.mask, ~completion.known)
         write_image(files.mono, completion.mono)
