@@ -81,7 +81,7 @@ def test_every_grid_point_composes(path: Path, monkeypatch: pytest.MonkeyPatch, 
             cfg = compose(CONFIG_OF[sweep["program"]], overrides=arguments)
             assert cfg.data.root == f"{tmp_path}/{cfg.data.name}"
             assert cfg.name if sweep["program"] == "eval.py" else cfg.run_name
-    assert len(commands) == {"table1": 32, "table2": 32, "table3": 28, "fig9": 20}[path.stem]
+    assert len(commands) == {"table1": 32, "table2": 32, "table3": 32, "fig9": 20}[path.stem]
 
 
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)
@@ -117,3 +117,21 @@ def test_table1_evaluates_mono_runs_with_the_papers_internal_stage_and_the_defau
 @pytest.mark.parametrize("name", ["table2", "fig9"])
 def test_eval_grids_label_the_papers_colorizer_and_the_default(name: str) -> None:
     assert experiment_grid(name)["colorizer"] == ["internal_reference", "validated_blend"]
+
+
+def test_table3_rows_are_the_papers_internal_stage_and_the_guided_colorizers_with_fast_as_an_extra() -> None:
+    colorizers = experiment_grid("table3")["colorizer"]
+    assert colorizers[0] == "internal_reference" and colorizers[-1] == "internal"  # "Ours", then `fast` as an extra
+    assert sorted(colorizers[1:-1]) == ["dt", "internal_base", "levin", "local_linear", "mean", "validated_blend"]
+
+
+@pytest.mark.parametrize(("colorizer", "label"), [("internal_reference", "internal-reference"), ("internal", "internal"),
+                                                  ("internal_base", "internal-base"), ("levin", "levin")])
+def test_eval_names_tell_the_internal_presets_apart(colorizer: str, label: str, monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path) -> None:
+    """Eval folders and W&B runs are named by `cfg.name`: the reference preset is not `internal` (the fast one)."""
+    monkeypatch.setenv("EIIP_DATA", str(tmp_path))
+    register_resolver()
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("eval", overrides=["backbone=truth", "data=dtd", f"colorizer={colorizer}"])
+    assert cfg.name == f"truth-dtd-{label}-freeform-s0"

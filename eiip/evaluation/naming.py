@@ -28,7 +28,10 @@ def eval_run_name(
     mask_ratio: Sequence[float] | None,
     seed: int,
 ) -> str:
-    """E.g. 'telea-sample-internal-freeform-s0' or '10-00-00_gatedconv-mono-sample-last-1a2b3c-paris-levin-rect20-40-s0'."""
+    """E.g. 'telea-sample-internal-freeform-s0' or '10-00-00_gatedconv-mono-sample-last-1a2b3c-paris-levin-rect20-40-s0'.
+
+    `colorizer` is the colorizer config's `label` where it has one (e.g. 'internal-reference', the
+    `internal` colorizer with the `reference` preset), else its registered name."""
     source = _checkpoint_label(ckpt) if ckpt else (backbone or "no-stage")
     ratio = "" if mask_ratio is None else f"{round(100 * mask_ratio[0]):d}-{round(100 * mask_ratio[1]):d}"
     data = data or ("traindata" if ckpt else fallback_data)  # a checkpoint is evaluated on its training data
