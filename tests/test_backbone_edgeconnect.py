@@ -274,22 +274,26 @@ def test_release_state_dict_keys_load() -> None:
 
 # ---------------------------------------------------------------------------------------- training stages
 
-CONFIG = OmegaConf.to_container(OmegaConf.load(Path(__file__).resolve().parents[1] / "conf/backbone/edgeconnect.yaml"))
+CONFIGS = Path(__file__).resolve().parents[1] / "conf/backbone"
+CONFIG = OmegaConf.to_container(OmegaConf.load(CONFIGS / "edgeconnect.yaml"))
+JOINT_CONFIG = OmegaConf.to_container(OmegaConf.load(CONFIGS / "edgeconnect_joint.yaml"))
 VGG_TERMS = ("perceptual", "style")  # need ImageNet VGG19 weights, absent in tests
-EDGE_MODEL, INPAINT_MODEL, JOINT = 0, 1, 2  # indices of the release's models 1, 2 and 4 in the config's stages
+EDGE_MODEL, INPAINT_MODEL, MODEL_3 = 0, 1, 2  # indices of the release's models 1, 2 and 3 in the config's stages
+EDGE_TERMS, INPAINT_TERMS = {"adv_edges", "fm_edges"}, {"l1_over_hole_ratio", "adv_output", "perceptual", "style"}
 
 
-def _config_stage(index: int, **forward: str) -> dict:
-    """Stage `index` of conf/backbone/edgeconnect.yaml, endless, without the VGG terms; `forward` overrides."""
-    stage = CONFIG["stages"][index]
+def _config_stage(index: int, config: dict = CONFIG, **forward: object) -> dict:
+    """Stage `index` of an EdgeConnect config, endless, without the VGG terms; `forward` overrides."""
+    stage = config["stages"][index]
     losses = {name: weight for name, weight in stage["losses"].items() if name not in VGG_TERMS}
-    return {"steps": None, "losses": losses, "forward": {**stage.get("forward", {}), **forward}}
+    return {**stage, "steps": None, "losses": losses, "forward": {**stage.get("forward", {}), **forward}}
 
 
 def _inpainter(stage: dict, bottleneck: str = "mono") -> ExternalInpainter:
     torch.manual_seed(0)
     return ExternalInpainter("edgeconnect", bottleneck, generator={"residual_blocks": 1},
-                             discriminators=CONFIG["discriminators"], stages=[stage], optimizer=CONFIG["optimizer"])
+                             discriminators=CONFIG["discriminators"], stages=[stage], optimizer=CONFIG["optimizer"],
+                             critic_first=CONFIG["critic_first"])
 
 
 def _photos32() -> torch.Tensor:
@@ -299,7 +303,7 @@ def _photos32() -> torch.Tensor:
 
 
 def _train_one_step(model: ExternalInpainter) -> None:
-    """One generator step (after the discriminators' step) on `_photos32` with a rectangular hole."""
+    """One generator step and one discriminator step on `_photos32` with a rectangular hole."""
     hole = _rect_hole(32)[0]
     batch = [{"image": photo, "hole": hole} for photo in _photos32()]
     trainer = L.Trainer(accelerator="cpu", devices=1, max_steps=1, logger=False, enable_checkpointing=False,
@@ -316,16 +320,48 @@ def _unchanged(module: nn.Module, before: dict[str, torch.Tensor]) -> bool:
     return all(torch.equal(value, before[name]) for name, value in module.state_dict().items())
 
 
-def test_config_stages_are_the_release_models_1_2_4() -> None:
+def _weights_unchanged(module: nn.Module, before: dict[str, torch.Tensor]) -> bool:
+    """The parameters (not the spectral-norm power-iteration vectors) equal `before`'s."""
+    return all(torch.equal(p, before[name]) for name, p in module.named_parameters())
+
+
+def test_config_stages_are_the_release_models_1_2_3() -> None:
+    """The release trains models 1, 2, 3 (model 3 is the one its test.py runs); model 4 is an option."""
     stages = CONFIG["stages"]
-    assert [stage.get("forward", {}).get("edge_source", "predicted") for stage in stages] == [
-        "predicted", "canny", "predicted"]
-    edge_terms, inpaint_terms = {"adv_edges", "fm_edges"}, {"l1_over_hole_ratio", "adv_output", "perceptual", "style"}
-    assert set(stages[EDGE_MODEL]["losses"]) == edge_terms
-    assert set(stages[INPAINT_MODEL]["losses"]) == inpaint_terms
-    assert set(stages[JOINT]["losses"]) == edge_terms | inpaint_terms  # the joint model keeps the edge losses
-    assert stages[JOINT]["losses"]["l1_over_hole_ratio"] == 1.0 and stages[JOINT]["losses"]["fm_edges"] == 10.0
+    assert [stage.get("forward", {}) for stage in stages] == [
+        {"inpaint": False}, {"edge_source": "canny"}, {"edge_source": "predicted_detached"}]
+    assert set(stages[EDGE_MODEL]["losses"]) == EDGE_TERMS
+    assert set(stages[INPAINT_MODEL]["losses"]) == set(stages[MODEL_3]["losses"]) == INPAINT_TERMS
+    assert stages[MODEL_3]["losses"] == stages[INPAINT_MODEL]["losses"]
+    assert not any("optimizer" in stage for stage in stages)  # the release's LR throughout
     assert "l1" not in CONFIG["losses"] and CONFIG["losses"]["l1_over_hole_ratio"] == 1.0
+
+
+def test_joint_option_is_the_papers_fine_tuning() -> None:
+    """backbone=edgeconnect_joint: models 1, 2, then both generators end to end without the edge
+    discriminator, at the paper's learning rate 1e-6 (discriminator a tenth of it)."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(str(CONFIGS.parent), version_base="1.3"):
+        backbone = compose("train", overrides=["backbone=edgeconnect_joint"]).backbone
+    stages = OmegaConf.to_container(backbone.stages)
+    assert backbone.name == "edgeconnect" and stages[:2] == CONFIG["stages"][:2]
+    assert stages[2]["forward"] == {"edge_source": "predicted"} and set(stages[2]["losses"]) == INPAINT_TERMS
+    assert stages[2]["optimizer"] == {"lr": 1e-6, "d_lr": 1e-7}
+
+
+def test_edge_model_stage_runs_only_the_edge_generator() -> None:
+    """Release model 1: the edge model alone; the inpainting generator is not run and does not change."""
+    model = _inpainter(_config_stage(EDGE_MODEL))
+    calls = {"edge": 0, "inpaint": 0}
+    for name in calls:
+        getattr(model.generator, f"{name}_generator").register_forward_pre_hook(
+            lambda m, args, name=name: calls.__setitem__(name, calls[name] + 1))
+    edge, inpaint = model.generator.edge_generator, model.generator.inpaint_generator
+    edge_before, inpaint_before = _snapshot(edge), _snapshot(inpaint)
+    _train_one_step(model)
+    assert calls == {"edge": 1, "inpaint": 0}
+    assert _unchanged(inpaint, inpaint_before) and not _weights_unchanged(edge, edge_before)
 
 
 @pytest.mark.parametrize("bottleneck", ["mono", "rgb"])
@@ -340,23 +376,30 @@ def test_inpainting_stage_leaves_the_edge_generator_untouched(bottleneck: str) -
     assert not _unchanged(inpaint, inpaint_before)
 
 
-def test_inpainting_on_detached_predicted_edges_trains_no_edge_weight() -> None:
-    """Release model 3: predicted edges, detached."""
-    model = _inpainter(_config_stage(INPAINT_MODEL, edge_source="predicted_detached"))
-    edge = model.generator.edge_generator
-    before = {name: p.detach().clone() for name, p in edge.named_parameters()}
+def test_model_3_stage_keeps_the_edge_generator_fixed() -> None:
+    """Release model 3 (the default last stage): the inpainting model on the fixed edge model's
+    predicted edges, detached."""
+    model = _inpainter(_config_stage(MODEL_3))
+    edge, inpaint = model.generator.edge_generator, model.generator.inpaint_generator
+    seen = _capture_inputs(model.generator)
+    edge_before, inpaint_before = _snapshot(edge), _snapshot(inpaint)
     _train_one_step(model)
-    assert all(p.grad is None and torch.equal(p, before[name]) for name, p in edge.named_parameters())
+    assert _weights_unchanged(edge, edge_before) and all(p.grad is None for p in edge.parameters())
+    assert not _unchanged(inpaint, inpaint_before)
+    known = 1.0 - _rect_hole(32)
+    predicted = seen["inpaint"][:, -1:]
+    assert torch.equal(predicted * known, image_edges(_photos32()) * known)  # known edges kept, prediction in the hole
+    assert not predicted.requires_grad
 
 
 def test_joint_stage_trains_the_edge_generator_on_full_image_edges() -> None:
-    """Release model 4: both generators, the edge model's own losses plus the inpainting losses through its edges."""
-    model = _inpainter(_config_stage(JOINT))
+    """The joint option: both generators, the inpainting losses reaching the edge model through its edges."""
+    model = _inpainter(_config_stage(MODEL_3, JOINT_CONFIG))
     edge = model.generator.edge_generator
     seen = _capture_inputs(model.generator)
     before = _snapshot(edge)
     _train_one_step(model)
-    assert not _unchanged(edge, before)
+    assert not _weights_unchanged(edge, before)
     grads = [p.grad for p in edge.parameters()]
     assert all(g is not None for g in grads) and sum(g.abs().sum() for g in grads) > 0
     # Training feeds the masked Canny edges of the *full* image (release training), not test-mode ones.
@@ -364,6 +407,22 @@ def test_joint_stage_trains_the_edge_generator_on_full_image_edges() -> None:
     known = 1.0 - _rect_hole(32)
     assert torch.equal(seen["edge"][:, 1:2], full * known)
     assert torch.equal(seen["inpaint"][:, -1:] * known, full * known)
+
+
+@pytest.mark.parametrize("index", [EDGE_MODEL, MODEL_3], ids=["edge-model", "model-3"])
+def test_generator_terms_see_the_discriminator_before_its_step(index: int) -> None:
+    """models.py process(): the generator's adversarial and feature-matching losses come from the
+    discriminator's verdicts before backward() steps it."""
+    model = _inpainter(_config_stage(index))
+    view = "edges" if index == EDGE_MODEL else "output"
+    discriminator = model.discriminators[view]
+    before = {name: p.detach().clone() for name, p in discriminator.named_parameters()}
+    generator_pass: list[bool] = []  # per call of the generator step (discriminator frozen): parameters as before?
+    discriminator.register_forward_pre_hook(lambda m, args: generator_pass.append(
+        _weights_unchanged(m, before)) if not next(m.parameters()).requires_grad else None)
+    _train_one_step(model)
+    assert generator_pass == [True, True]  # fake (with gradient) and real (features) verdicts
+    assert not _weights_unchanged(discriminator, before)  # the discriminator did step
 
 
 def test_inpainting_discriminator_sees_the_raw_output() -> None:
@@ -376,14 +435,18 @@ def test_inpainting_discriminator_sees_the_raw_output() -> None:
     _train_one_step(model)
     raw, target, hole = generated["output"], rgb_to_mono(_photos32()), _rect_hole(32)
     fakes = [x for x in judged if not torch.equal(x, target)]
-    assert len(judged) == 4 and len(fakes) == 2  # discriminator step (real, fake), generator step (fake, real)
+    assert len(judged) == 4 and len(fakes) == 2  # generator step (fake, real), discriminator step (real, fake)
     assert all(torch.equal(fake, raw) for fake in fakes)
     assert not torch.equal(raw, raw * hole + target * (1 - hole))  # the composite would differ
 
 
 def test_stage_options_are_checked_at_construction() -> None:
     with pytest.raises(ValueError, match="edge generator"):  # canny skips the edge model its terms need
-        _inpainter(_config_stage(JOINT, edge_source="canny"))
+        _inpainter(_config_stage(EDGE_MODEL, edge_source="canny"))
+    with pytest.raises(ValueError, match="fixed"):  # model 3's edge model does not train
+        _inpainter(_config_stage(EDGE_MODEL, edge_source="predicted_detached"))
+    with pytest.raises(ValueError, match="inpainting generator"):
+        _inpainter(_config_stage(MODEL_3, inpaint=False))
     with pytest.raises(ValueError, match="edge_source"):
         _inpainter(_config_stage(INPAINT_MODEL, edge_source="external"))
     with pytest.raises(ValueError, match="unknown EdgeConnect stage option"):

@@ -14,7 +14,6 @@ from omegaconf import OmegaConf
 from scipy import signal, stats
 
 from eiip.external.losses import (
-    PUBLISHED_LOSS_WEIGHTS,
     IDMRFLoss,
     PerceptualLoss,
     StyleLoss,
@@ -28,7 +27,6 @@ from eiip.external.losses import (
     hole_valid_l1,
     l1_loss,
     l1_over_hole_ratio,
-    loss_weights,
     masked_l1,
     nsgan_d_loss,
     nsgan_g_loss,
@@ -339,16 +337,3 @@ def test_pretrained_constructors_fail_offline(tmp_path, monkeypatch) -> None:
         with pytest.raises(PretrainedWeightsMissing, match="vgg19-dcbb9e9d.pth"):
             cls.pretrained()
 
-
-def test_published_weights() -> None:
-    assert PUBLISHED_LOSS_WEIGHTS["gatedconv"] == {"l1": 1.0, "adv": 1.0}
-    assert PUBLISHED_LOSS_WEIGHTS["edgeconnect_edge"] == {"adv": 1.0, "feature_matching": 10.0}
-    assert PUBLISHED_LOSS_WEIGHTS["edgeconnect"] == {"l1": 1.0, "adv": 0.1, "perceptual": 0.1, "style": 250.0}
-    assert PUBLISHED_LOSS_WEIGHTS["hifill"] == {"hole_l1": 1.2, "valid_l1": 1.2, "coarse": 1.2, "adv": 0.001,
-                                                "gp": 10.0}
-    assert PUBLISHED_LOSS_WEIGHTS["gmcnn"] == {"rec": 1.4, "ae": 1.2, "mrf": 0.05, "adv": 0.001, "gp": 10.0}
-    weights = loss_weights("gmcnn")
-    weights["mrf"] = 0.0
-    assert PUBLISHED_LOSS_WEIGHTS["gmcnn"]["mrf"] == 0.05
-    with pytest.raises(KeyError, match="known"):
-        loss_weights("nope")

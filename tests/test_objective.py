@@ -15,11 +15,12 @@ import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from torch import Tensor, nn
-from torch.optim.optimizer import register_optimizer_step_post_hook
+from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 from torch.utils.data import DataLoader
 
 from eiip.external import loss_terms
 from eiip.external.loss_terms import TermContext, term_value
+from eiip.external.losses import IDMRFLoss
 from eiip.external.module import ExternalInpainter, completed_prediction
 from eiip.external.training import build_model
 from eiip.pretrained import vgg19_features
@@ -184,19 +185,58 @@ def _id_mrf(model: ExternalInpainter, target: Tensor, completed: Tensor) -> Tens
     return term_value("id_mrf", context)
 
 
-def test_gmcnn_id_mrf_is_the_pytorch_release_sum_over_the_batch(monkeypatch: pytest.MonkeyPatch) -> None:
-    """loss.py mrf_loss: each image centred on its own (per position) and the batch summed, so a
-    2-image batch's term is the sum of the images' terms; the TensorFlow option keeps ops.py's."""
+def test_gmcnn_id_mrf_is_the_pytorch_release_sum_over_its_fine_tuning_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """loss.py mrf_loss: each image centred on its own (per position), the images' terms summed over
+    the release's fine-tuning batch of 8: the term is 8 x the batch mean whatever the batch size,
+    so 1, 2 or 4 images give the strength of the release's 8; the TensorFlow option keeps ops.py's."""
     monkeypatch.setattr(loss_terms, "_VGG", loss_terms._VGGTerms())
     torch.manual_seed(0)
     random_vgg19 = vgg19_features()
     monkeypatch.setattr(loss_terms.losses, "_shared_pretrained_vgg19", lambda: random_vgg19)
     model = _model("gmcnn")
     target, completed = torch.rand(2, 1, SIZE, SIZE), torch.rand(2, 1, SIZE, SIZE)
-    each = [_id_mrf(model, target[i:i + 1], completed[i:i + 1]) for i in range(2)]
-    torch.testing.assert_close(_id_mrf(model, target, completed), each[0] + each[1])
+    release = IDMRFLoss(random_vgg19, centering="position", reduction="sum", max_positions=None)
+    each = [release(completed[i:i + 1], target[i:i + 1]) for i in range(2)]  # the release's term of each image
+    torch.testing.assert_close(_id_mrf(model, target[:1], completed[:1]), 8 * each[0])
+    torch.testing.assert_close(_id_mrf(model, target, completed), 4 * (each[0] + each[1]))
+    torch.testing.assert_close(_id_mrf(model, target.repeat(2, 1, 1, 1), completed.repeat(2, 1, 1, 1)),
+                               4 * (each[0] + each[1]))
     assert _model("gmcnn_tf").loss_options == {"id_mrf": {"centering": "batch", "reduction": "mean",
-                                                          "max_positions": 65 * 65}}
+                                                          "sum_batch": None, "max_positions": 65 * 65}}
+    with pytest.raises(ValueError, match="sum_batch"):
+        IDMRFLoss(random_vgg19, reduction="mean", sum_batch=8)
+
+
+def test_every_stage_starts_with_fresh_adam_states_at_its_settings() -> None:
+    """As the releases' separate runs per stage: at a stage change the generator's and the critics'
+    Adam forget their moments and step counts and take the stage's learning rates."""
+    stages = [{"steps": 1, "losses": {"l1": 1.0, "adv_output": 1.0}},
+              {"steps": None, "losses": {"l1": 1.0, "adv_output": 1.0}, "optimizer": {"lr": 1e-6, "d_lr": 1e-7}}]
+    model = ExternalInpainter("gatedconv", generator={"cnum": 4}, stages=stages, optimizer={"lr": 1e-4},
+                              discriminators={"output": {"name": "gatedconv", "adversarial": "hinge"}})
+    model.generator, model.discriminators["output"] = StubGenerator(), LinearCritic(1, 1.0)
+    seen: list[tuple[str, float, int]] = []  # before each optimizer step: network, lr, Adam steps taken so far
+
+    def record(optimizer: torch.optim.Optimizer, args: object, kwargs: object) -> None:
+        first = optimizer.param_groups[0]["params"][0]
+        steps = int(optimizer.state[first]["step"]) if optimizer.state[first] else 0
+        seen.append(("generator" if first is model.generator.offset else "critic", optimizer.param_groups[0]["lr"], steps))
+
+    handle = register_optimizer_step_pre_hook(record)
+    try:
+        _fit(model)
+    finally:
+        handle.remove()
+    assert seen == [("critic", 1e-4, 0), ("generator", 1e-4, 0), ("critic", 1e-7, 0), ("generator", 1e-6, 0)]
+
+
+def test_a_resumed_run_keeps_the_adam_states_of_its_stage() -> None:
+    """The restored states belong to the stage of the checkpoint's last step: kept within it, dropped after it."""
+    model = ExternalInpainter("gatedconv", generator={"cnum": 4},
+                              stages=[{"steps": 2, "losses": {"l1": 1.0}}, {"steps": None, "losses": {"l1": 0.5}}])
+    for done, stage in ((0, None), (1, 0), (2, 0), (3, 1)):
+        model.on_load_checkpoint({"global_step": done})
+        assert model._stage_index == stage
 
 
 @pytest.mark.parametrize("backbone", sorted(RELEASE_CRITIC_STEPS))

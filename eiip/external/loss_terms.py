@@ -12,13 +12,20 @@ The pixel L1 terms are taken in the objective's value range (`TermContext.value_
 backbone's `loss_range`): images are [0, 1] tensors, and an L1 distance on the affine image
 [low, high] is (high - low) times the [0, 1] one, so these terms are scaled by the range's width
 (2 on the TensorFlow releases' [-1, 1]). VGG terms read [0, 1] images, as their feature networks do.
+
+Every loss is computed in float32, also under mixed precision (`precision: bf16-mixed`): the terms,
+the discriminators' losses and the gradient penalty run with autocast off on their inputs cast to
+float32 (`in_float32`), as the four releases train in fp32; the generators' and discriminators'
+forward passes stay under autocast (the gradient penalty's critic pass excepted: its double
+backward runs in float32).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -38,12 +45,35 @@ DISCRIMINATOR_ADVERSARIAL: dict[str, Callable[[list[Tensor], list[Tensor]], Tens
 }
 
 
+Value = TypeVar("Value")
+
+
+def _float32(value: Value) -> Value:
+    """`value` with its floating-point tensors (also inside dicts, lists, tuples and dataclasses) as float32."""
+    if isinstance(value, Tensor):
+        return value.float() if value.is_floating_point() else value
+    if isinstance(value, dict):
+        return {key: _float32(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_float32(item) for item in value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return replace(value, **{f.name: _float32(getattr(value, f.name)) for f in fields(value)})
+    return value
+
+
+def in_float32(device: torch.device, loss: Callable[..., Tensor], *args: Any) -> Tensor:
+    """`loss(*args)` in float32: autocast off on `device`'s type, floating-point tensors in `args` cast to float32."""
+    with torch.autocast(device.type, enabled=False):
+        return loss(*_float32(args))
+
+
 @dataclass
 class TermContext:
-    """What the loss terms of one generator step may read."""
+    """What the loss terms of one generator step may read (`completed`: None when the generator
+    gives no "output", e.g. EdgeConnect's edge model alone)."""
 
     outputs: dict[str, Tensor]
-    completed: Tensor
+    completed: Tensor | None
     target: Tensor
     hole: Tensor
     fake_verdicts: dict[str, dict[str, list[Tensor]]] = field(default_factory=dict)
@@ -130,7 +160,11 @@ RECONSTRUCTION_TERMS = _reconstruction_terms()
 
 
 def term_value(name: str, context: TermContext) -> Tensor:
-    """The value of term `name` (a reconstruction term, `adv_<view>` or `fm_<view>`)."""
+    """The value of term `name` (a reconstruction term, `adv_<view>` or `fm_<view>`), in float32."""
+    return in_float32(context.target.device, functools.partial(_term_value, name), context)
+
+
+def _term_value(name: str, context: TermContext) -> Tensor:
     if name in RECONSTRUCTION_TERMS:
         return RECONSTRUCTION_TERMS[name](context)
     kind, _, view = name.partition("_")
@@ -141,6 +175,18 @@ def term_value(name: str, context: TermContext) -> Tensor:
                                             context.fake_verdicts[view]["features"])
     raise KeyError(f"unknown loss term {name!r}; reconstruction terms: {', '.join(RECONSTRUCTION_TERMS)}, "
                    "or adv_<view> / fm_<view> for a configured discriminator view")
+
+
+def critic_loss(adversarial: str, critic: Callable[[Tensor], list[Tensor]], real: Tensor, fake: Tensor,
+                gp_weight: float = 10.0, value_range: losses.ValueRange = (0.0, 1.0)) -> Tensor:
+    """A discriminator's loss on (real, fake) of kind `adversarial`: its verdicts as the caller runs it
+    (e.g. under autocast), the loss in float32; "wgan-gp" adds the gradient penalty, whose critic
+    pass and double backward run entirely in float32."""
+    loss = in_float32(real.device, DISCRIMINATOR_ADVERSARIAL[adversarial], critic(real), critic(fake))
+    if adversarial == "wgan-gp":
+        penalty = functools.partial(losses.gradient_penalty, critic, lambda_gp=gp_weight, value_range=value_range)
+        loss = loss + in_float32(real.device, penalty, real, fake)
+    return loss
 
 
 def views_of(terms: dict[str, float]) -> set[str]:

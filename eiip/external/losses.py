@@ -34,7 +34,6 @@ from torch import Tensor, nn
 from eiip.pretrained import IMAGENET_MEAN, IMAGENET_STD, VGG19_LAYER_INDEX, load_imagenet_features
 
 __all__ = [
-    "PUBLISHED_LOSS_WEIGHTS",
     "IDMRFLoss",
     "PerceptualLoss",
     "StyleLoss",
@@ -49,7 +48,6 @@ __all__ = [
     "hole_valid_l1",
     "l1_loss",
     "l1_over_hole_ratio",
-    "loss_weights",
     "masked_l1",
     "nsgan_d_loss",
     "nsgan_g_loss",
@@ -69,34 +67,6 @@ def range_width(value_range: ValueRange) -> float:
     if not high > low:
         raise ValueError(f"a value range needs low < high, got {tuple(value_range)}")
     return high - low
-
-# --------------------------------------------------------------------------------------------------
-# Published loss weights
-# --------------------------------------------------------------------------------------------------
-
-#: Loss weights as published (paper / official release) per backbone. "edgeconnect" is the inpaint
-#: model (the one that completes the image; its L1 is divided by the hole ratio,
-#: :func:`l1_over_hole_ratio`), "edgeconnect_edge" its edge model. The L1 terms of
-#: GatedConv apply to both coarse and refined outputs. HiFill (release ``model.py``): ``hole_l1`` is
-#: :func:`hole_l1_unnormalized`, ``valid_l1`` the valid part of :func:`hole_valid_l1`, both also on
-#: the coarse output times ``coarse`` (COARSE_ALPHA). GMCNN: ``rec`` = confidence-driven hole L1,
-#: ``ae`` = known-region L1, ``gp`` its TensorFlow release's WGAN-GP (the PyTorch port trains D with hinge).
-PUBLISHED_LOSS_WEIGHTS: dict[str, dict[str, float]] = {
-    "gatedconv": {"l1": 1.0, "adv": 1.0},
-    "edgeconnect_edge": {"adv": 1.0, "feature_matching": 10.0},
-    "edgeconnect": {"l1": 1.0, "adv": 0.1, "perceptual": 0.1, "style": 250.0},
-    "hifill": {"hole_l1": 1.2, "valid_l1": 1.2, "coarse": 1.2, "adv": 0.001, "gp": 10.0},
-    "gmcnn": {"rec": 1.4, "ae": 1.2, "mrf": 0.05, "adv": 0.001, "gp": 10.0},
-}
-
-
-def loss_weights(backbone: str) -> dict[str, float]:
-    """A copy of the published loss weights of `backbone`."""
-    try:
-        return dict(PUBLISHED_LOSS_WEIGHTS[backbone])
-    except KeyError:
-        raise KeyError(f"no published loss weights for {backbone!r}; known: {sorted(PUBLISHED_LOSS_WEIGHTS)}") from None
-
 
 # --------------------------------------------------------------------------------------------------
 # Reconstruction
@@ -395,6 +365,9 @@ class IDMRFLoss(_VGG19Loss):
       prediction there); "position" subtracts, at every position, the target's mean over channels
       (PyTorch ``loss.py`` ``mrf_loss``: ``mean(tar, 1)``).
     * `reduction`: "mean" over the batch (TensorFlow, batch-size independent) or "sum" (PyTorch).
+      With "sum", `sum_batch` (if set) takes the sum as over a batch of that many images (the
+      batch mean times `sum_batch`), so the term's strength against the mean-reduced terms does
+      not follow the training batch size (GMCNN's config: 8, the PyTorch release's fine-tuning batch).
     * `max_positions`: maps with more positions are compared on the same random subset of that
       many positions (TensorFlow: 65**2, bounding the O(N^2) memory); None compares all (PyTorch).
 
@@ -406,7 +379,8 @@ class IDMRFLoss(_VGG19Loss):
                  content_layers: Mapping[str, float] | None = None,
                  lambda_style: float = 1.0, lambda_content: float = 1.0,
                  h: float = 0.5, bias: float = 1.0, eps: float = 1e-5,
-                 reduction: Literal["mean", "sum"] = "mean", max_positions: int | None = 65 * 65,
+                 reduction: Literal["mean", "sum"] = "mean", sum_batch: int | None = None,
+                 max_positions: int | None = 65 * 65,
                  centering: Literal["batch", "position"] = "batch",
                  input_norm: InputNorm = "mean") -> None:
         super().__init__(features, input_norm)
@@ -419,11 +393,14 @@ class IDMRFLoss(_VGG19Loss):
             raise KeyError(f"unknown VGG19 layers {unknown}")
         if reduction not in ("mean", "sum"):
             raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+        if sum_batch is not None and (reduction != "sum" or sum_batch < 1):
+            raise ValueError(f"sum_batch needs reduction 'sum' and at least 1 image, got {sum_batch} with {reduction!r}")
         if centering not in ("batch", "position"):
             raise ValueError(f"centering must be 'batch' or 'position', got {centering!r}")
         self.lambda_style, self.lambda_content = float(lambda_style), float(lambda_content)
         self.h, self.bias, self.eps = float(h), float(bias), float(eps)
         self.reduction = reduction
+        self.sum_batch = sum_batch
         self.max_positions = max_positions
         self.centering = centering
 
@@ -443,7 +420,9 @@ class IDMRFLoss(_VGG19Loss):
             similarity = torch.softmax((self.bias - relative) / self.h, dim=0)  # = exp(.) / sum_m exp(.)
             losses.append(-torch.log(similarity.max(dim=1).values.mean()))
         stacked = torch.stack(losses)
-        return stacked.mean() if self.reduction == "mean" else stacked.sum()
+        if self.reduction == "mean":
+            return stacked.mean()
+        return stacked.sum() if self.sum_batch is None else stacked.mean() * self.sum_batch
 
     def forward(self, gen: Tensor, tar: Tensor) -> Tensor:
         names = sorted(set(self.style_layers) | set(self.content_layers), key=VGG19_LAYER_INDEX.__getitem__)

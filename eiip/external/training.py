@@ -62,6 +62,7 @@ def build_model(cfg: DictConfig) -> ExternalInpainter:
         optimizer=backbone.get("optimizer"),
         loss_range=backbone["loss_range"],
         critic_steps=backbone["critic_steps"],
+        critic_first=backbone["critic_first"],
         loss_options=backbone.get("loss_options"),
         config=OmegaConf.to_container(cfg, resolve=True),
     )

@@ -143,18 +143,20 @@ class InpaintGenerator(_EncoderDecoder):
 
 EDGE_SOURCES: tuple[str, ...] = ("predicted", "predicted_detached", "canny")
 """The inpainting generator's edge map, `EdgeConnect.forward(edge_source=...)`: the release's models 4 / 3 / 2."""
+EDGE_TERMS: frozenset[str] = frozenset({"adv_edges", "fm_edges"})
+"""The edge model's own loss terms (its discriminator's adversarial and feature-matching terms)."""
 
 
 class EdgeConnect(nn.Module):
     """Edge generator -> edge composition -> inpainting generator, on the registry interface.
 
-    forward(image, hole, edges=None, edge_source="predicted") -> {
-        "output": (B, C_out, H, W) in [0, 1],
+    forward(image, hole, edges=None, edge_source="predicted", inpaint=True) -> {
+        "output": (B, C_out, H, W) in [0, 1]; absent with inpaint=False,
         "edges": the edge generator's prediction (B, 1, H, W) in [0, 1] (its losses use this);
             absent for edge_source "canny", where the edge generator does not run,
         "edges_canny": the Canny edges given (or computed at inference),
         "edges_known": edges_canny, zero in the hole,
-        "edges_full": the inpainting generator's edge input,
+        "edges_full": the inpainting generator's edge input; absent with inpaint=False,
     }
 
     `edges` (optional, (B, 1, H, W)): Canny edges of the *full* gray image (the data loader's or
@@ -166,10 +168,12 @@ class EdgeConnect(nn.Module):
 
     * "predicted": edges_known + prediction * hole; gradients reach the edge generator (release
       model 4, joint training; inference);
-    * "predicted_detached": the same, detached: the edge generator gets no gradient from the
-      inpainting losses (release model 3);
+    * "predicted_detached": the same, the edge generator run without gradient: it is fixed, its
+      predictions detached (release model 3, the release's final stage);
     * "canny": the given full-image edges, hole included; the edge generator does not run (release
       model 2, the inpainting model trained alone).
+
+    `inpaint=False` runs the edge generator only (release model 1, the edge model trained alone).
     """
 
     def __init__(
@@ -192,7 +196,7 @@ class EdgeConnect(nn.Module):
 
     def forward(
         self, image: torch.Tensor, hole: torch.Tensor, edges: torch.Tensor | None = None,
-        edge_source: str = "predicted",
+        edge_source: str = "predicted", inpaint: bool = True,
     ) -> dict[str, torch.Tensor]:
         hole = check_generator_inputs(self.spec, image, hole)
         _check_edge_source(edge_source)
@@ -204,10 +208,11 @@ class EdgeConnect(nn.Module):
         result = {"edges_canny": edges, "edges_known": edges_known}
         edges_in = edges
         if edge_source != "canny":
-            result["edges"] = self.edge_generator(torch.cat((gray + fill, edges_known, hole), dim=1))
+            with torch.set_grad_enabled(torch.is_grad_enabled() and edge_source == "predicted"):
+                result["edges"] = self.edge_generator(torch.cat((gray + fill, edges_known, hole), dim=1))
             edges_in = edges_known + result["edges"] * hole
-            if edge_source == "predicted_detached":
-                edges_in = edges_in.detach()
+        if not inpaint:
+            return result
         parts = [image * known + fill, hole] if self.append_hole else [image * known + fill]
         output = self.inpaint_generator(torch.cat((*parts, edges_in), dim=1))
         return {**result, "edges_full": edges_in, "output": output}
@@ -227,16 +232,21 @@ class EdgeConnect(nn.Module):
         """The forward's extra inputs in training: Canny edges of the full target (release training)."""
         return {"edges": image_edges(target, self.sigma)}
 
-    def validate_stage(self, forward: Mapping[str, object], views: set[str]) -> None:
-        """Raise ValueError for a training stage's forward options this model cannot honour."""
-        unknown = set(forward) - {"edge_source"}
+    def validate_stage(self, forward: Mapping[str, object], terms: set[str]) -> None:
+        """Raise ValueError for a training stage's forward options this model cannot honour with its
+        loss `terms` (the names of those with a nonzero weight)."""
+        unknown = set(forward) - {"edge_source", "inpaint"}
         if unknown:
-            raise ValueError(f"unknown EdgeConnect stage option(s) {sorted(unknown)}; expected edge_source")
+            raise ValueError(f"unknown EdgeConnect stage option(s) {sorted(unknown)}; expected edge_source, inpaint")
         edge_source = str(forward.get("edge_source", "predicted"))
         _check_edge_source(edge_source)
-        if edge_source == "canny" and "edges" in views:
-            raise ValueError("the edge terms (adv_edges, fm_edges) need the edge generator, "
-                             "which does not run with edge_source 'canny'")
+        edge_terms = sorted(terms & EDGE_TERMS)
+        if edge_terms and edge_source != "predicted":
+            raise ValueError(f"the edge terms {edge_terms} train the edge generator, which does not run "
+                             f"(canny) or is fixed (predicted_detached) with edge_source {edge_source!r}")
+        if not forward.get("inpaint", True) and terms - EDGE_TERMS:
+            raise ValueError(f"terms {sorted(terms - EDGE_TERMS)} need the inpainting generator, "
+                             "which does not run with inpaint: false")
 
     def adversarial_views(
         self, outputs: dict[str, torch.Tensor], target: torch.Tensor, hole: torch.Tensor, views: set[str]
