@@ -26,9 +26,12 @@ terms' weights set to 0 in `backbone.losses` and in every stage, as that tree's 
 validation, no checkpoint before the end, CSV logger, no progress bar, W&B offline in a temporary
 folder. `--stage first` times the stage train.py starts in; `--stage last` sets every earlier stage
 to 0 steps (`backbone.stages.N.steps=0`, accepted by both trees), e.g. GMCNN's adversarial phase after
-its 40000 reconstruction-only steps, EdgeConnect's joint model (backbones without stages: one row,
-stage "only"). The exact train.py overrides of each revision are printed with the table, and what a
-revision cannot express (28bc291: no pretrained_losses switch, no critic_steps) in the notes.
+its 40000 reconstruction-only steps, EdgeConnect's last model (3 from 2813ddb on: the inpainting model
+on the fixed edge model's edges; the joint model 4 before; backbones without stages: one row, stage
+"only"). `--precision` sets `trainer.precision` in both trees (e.g. `32-true bf16-mixed`: a row each;
+CPU bf16 autocast where the CPU has no bf16 units is emulated, and slow). The exact train.py
+overrides of each revision are printed with the table, and what a revision cannot express (28bc291:
+no pretrained_losses switch, no critic_steps) in the notes.
 
 The defaults (4 backbones, mono, 64x64, batch 4, 1 warm-up + 4 timed steps, 3 runs, vs 28bc291) took
 340 s on 2 otherwise idle CPU cores (24 processes, most of it untimed start-up).
@@ -36,6 +39,7 @@ The defaults (4 backbones, mono, 64x64, batch 4, 1 warm-up + 4 timed steps, 3 ru
     python benchmarks/train_steps.py
     python benchmarks/train_steps.py --stage last --backbones edgeconnect gmcnn   # adversarial phases
     python benchmarks/train_steps.py --stage first last --bottlenecks mono rgb
+    python benchmarks/train_steps.py --baseline-rev 2813ddb --stage first last --precision 32-true bf16-mixed
     python benchmarks/train_steps.py --size 32 --steps 3 --warmup 1 --runs 1 --backbones gatedconv gmcnn
     python benchmarks/train_steps.py --baseline-rev none --trainer gpu --size 256 --batch-size 16 --workers 8 \
         --warmup 5 --steps 20 --runs 1                                           # GPU: 256x256, batch 16, bf16
@@ -45,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import itertools
 import json
 import os
 import runpy
@@ -59,6 +64,7 @@ from typing import NamedTuple
 from revisions import THIS_TREE, alternating, trees
 
 BACKBONES = ["gatedconv", "edgeconnect", "hifill", "gmcnn"]
+TRAINER_PRECISION = "default"  # --precision: trainer.precision as the trainer config sets it
 PRETRAINED_TERMS = ("perceptual", "style", "id_mrf")  # need VGG19 ImageNet weights (absent here)
 NOT_TERMS = {"train/loss", "train/g_loss", "train/d_loss"}
 
@@ -139,8 +145,8 @@ def tree_config(tree: Path, backbone: str) -> TreeConfig:
     return TreeConfig(len(stages), "pretrained_losses" in cfg, config.get("critic_steps"), zero)
 
 
-def train_overrides(config: TreeConfig, backbone: str, bottleneck: str, stage: str, args: argparse.Namespace,
-                    data_root: Path) -> list[str]:
+def train_overrides(config: TreeConfig, backbone: str, bottleneck: str, stage: str, precision: str,
+                    args: argparse.Namespace, data_root: Path) -> list[str]:
     """The train.py overrides of one configuration in a tree (without the per-run hydra.run.dir)."""
     overrides = [f"backbone={backbone}", f"bottleneck={bottleneck}", "data=sample", f"data.root={data_root}",
                  f"data.train_size=[{args.size},{args.size}]", f"data.batch_size={args.batch_size}",
@@ -149,6 +155,7 @@ def train_overrides(config: TreeConfig, backbone: str, bottleneck: str, stage: s
                  "checkpoint_every_n_steps=1000000000", "seed=0"]
     overrides += ["pretrained_losses=false"] if config.pretrained_switch else config.zero_pretrained
     overrides += [f"trainer={args.trainer}"] if args.trainer else []
+    overrides += [f"trainer.precision={precision}"] if precision != TRAINER_PRECISION else []
     if stage == "last":
         overrides += [f"backbone.stages.{index}.steps=0" for index in range(config.stages - 1)]
     return overrides
@@ -187,6 +194,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads per run (default: torch's)")
     parser.add_argument("--trainer", default=None, choices=["cpu", "gpu"],
                         help="train.py's trainer config (gpu: one GPU, bf16-mixed; default: train.py's)")
+    parser.add_argument("--precision", nargs="+", default=[TRAINER_PRECISION],
+                        choices=[TRAINER_PRECISION, "32-true", "bf16-mixed"],
+                        help="trainer.precision of the runs, a row each (default: the trainer config's)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("overrides", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -211,29 +221,29 @@ def main() -> None:
                       "backbone" for label, config in configs.items() if config.critic_steps is None}
             # one stage in both trees: first and last are the same run, labelled "only"
             stages = args.stage if max(config.stages for config in configs.values()) > 1 else ["only"]
-            for bottleneck in args.bottlenecks:
-                for stage in stages:
-                    overrides = {label: train_overrides(configs[label], backbone, bottleneck, stage, args,
-                                                        scratch / "data" / str(index))
-                                 for index, label in enumerate(labels)}
-                    commands[(backbone, bottleneck, stage)] = overrides
+            for bottleneck, stage, precision in itertools.product(args.bottlenecks, stages, args.precision):
+                key = (backbone, bottleneck, stage, precision)
+                overrides = {label: train_overrides(configs[label], backbone, bottleneck, stage, precision, args,
+                                                    scratch / "data" / str(index))
+                             for index, label in enumerate(labels)}
+                commands[key] = overrides
 
-                    def measure(label: str, run: int, key=(backbone, bottleneck, stage), overrides=overrides) -> dict:
-                        run_dir = scratch / "runs" / f"{'-'.join(key)}-{labels.index(label)}-{run}"
-                        result = _run(revisions[label], overrides[label], run_dir, args, scratch)
-                        print(f"{' '.join(key)} | {label} | run {run}: {result['steps_per_second']:.4f} steps/s, "
-                              f"{result['optimizer_steps'] / result['timed_steps']:.0f} optimizer steps per step, "
-                              f"terms {','.join(result['terms'])}", file=sys.stderr, flush=True)
-                        return result
+                def measure(label: str, run: int, key=key, overrides=overrides) -> dict:
+                    run_dir = scratch / "runs" / f"{'-'.join(key)}-{labels.index(label)}-{run}"
+                    result = _run(revisions[label], overrides[label], run_dir, args, scratch)
+                    print(f"{' '.join(key)} | {label} | run {run}: {result['steps_per_second']:.4f} steps/s, "
+                          f"{result['optimizer_steps'] / result['timed_steps']:.0f} optimizer steps per step, "
+                          f"terms {','.join(result['terms'])}", file=sys.stderr, flush=True)
+                    return result
 
-                    rows.append(((backbone, bottleneck, stage), alternating(labels, args.runs, measure)))
+                rows.append((key, alternating(labels, args.runs, measure)))
     _report(rows, commands, sorted(notes), labels, args, time.perf_counter() - started)
 
 
 def _report(rows: list, commands: dict, notes: list[str], labels: list[str], args: argparse.Namespace,
             seconds: float) -> None:
     baseline = labels[-1]
-    columns = ["backbone", "bottleneck", "stage"] + [f"steps/s {label} (median)" for label in labels[::-1]]
+    columns = ["backbone", "bottleneck", "stage", "precision"] + [f"steps/s {label} (median)" for label in labels[::-1]]
     if len(labels) > 1:
         columns += [f"{THIS_TREE} / {baseline}", f"D steps per G step ({baseline} / {THIS_TREE})"]
     else:

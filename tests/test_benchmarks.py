@@ -17,9 +17,9 @@ def test_train_steps_bench_runs_train_py_with_its_timer() -> None:
                "--threads", "1"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    rows = [line for line in done.stdout.splitlines() if line.startswith("| gatedconv | mono | only |")]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| gatedconv | mono | only | default |")]
     assert len(rows) == 1 and rows[0].endswith("| 1 |"), done.stdout  # one discriminator step per generator step
-    assert "gatedconv mono only | this tree | run 0:" in done.stderr
+    assert "gatedconv mono only default | this tree | run 0:" in done.stderr
     assert "pretrained_losses=false" in done.stdout
 
 
