@@ -154,6 +154,18 @@ def test_paint_complete_download_and_hint_in_chromium(app_server: tuple[str, Pat
         target = torch.tensor(HINT_COLOR)
         before = float((result[:, hint_y, hint_x] - target).norm())
         assert float((hinted[:, hint_y, hint_x] - target).norm()) < 0.5 * before
+
+        # the internal colorizer shows its level and step, and Stop ends it; the page then goes on
+        choose(page, "colorizer", "internal")
+        page.click("#run")
+        page.wait_for_function("/internal, level 1\\/3/.test(document.querySelector('#final').innerText)"
+                               " && /\\d+\\/\\d+ steps/.test(document.querySelector('#final').innerText)",
+                               timeout=60_000)
+        page.click("#stop")
+        wait_status(page, "stopped", 30)
+        choose(page, "colorizer", "levin")
+        page.click("#run")
+        assert "result 3: telea + levin" in wait_status(page, "result 3:", 60)
         page.context.browser.close()
 
     assert list(cwd.iterdir()) == []  # nothing written outside the app's folder

@@ -128,8 +128,9 @@ class PageCallbacks:
         return self._guarded(work, 5)
 
     def stop(self) -> str:
+        """Stop the running job (an internal colorizer ends before its next step); output: status."""
         self.workspace.stop.set()
-        return "stopped"
+        return "stopped: the result shown is the last one finished"
 
 
 def build_page(workspace: Workspace) -> gr.Blocks:

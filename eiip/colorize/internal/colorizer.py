@@ -120,7 +120,7 @@ def per_image(values: Sequence[T] | None, default: T, count: int, name: str) -> 
 class InternalColorizer:
     """Per-image progressive colorization; `colorize` matches the guided-colorizer interface.
 
-    ``progress``: a tqdm bar of the steps, described by the level; ``stop``: an event that, once set, ends
+    ``progress``: a tqdm bar of each level's steps; ``stop``: an event that, once set, ends
     the fit before its next step with :class:`eiip.errors.Cancelled` (the app's Stop button).
     """
 
@@ -242,40 +242,38 @@ class InternalColorizer:
         previous: torch.Tensor | None = None
         fitted: PackedGenerators | None = None
         losses: list[list[float]] = []
-        with tqdm(total=sum(config.steps), desc="internal", disable=not self.progress, leave=False) as bar:
-            for level in range(pyramid.levels):
-                net_input = level_input(pyramid.mono[level], previous)
-                network = PackedGenerators([image[level] for image in generators]).to(self.device)
-                if config.warm_start and fitted is not None:
-                    inherit_weights(network, fitted)
-                windows = LevelWindows(net_input, pyramid.rgb[level], pyramid.weight[level], config.crop,
-                                       config.crops_per_step, [(seed, level) for seed in seeds])
-                losses.append(self._fit_level(network, windows, level, bar))
-                with torch.no_grad():
-                    previous = self._predict(network, net_input)
-                fitted = network
+        for level in range(pyramid.levels):
+            net_input = level_input(pyramid.mono[level], previous)
+            network = PackedGenerators([image[level] for image in generators]).to(self.device)
+            if config.warm_start and fitted is not None:
+                inherit_weights(network, fitted)
+            windows = LevelWindows(net_input, pyramid.rgb[level], pyramid.weight[level], config.crop,
+                                   config.crops_per_step, [(seed, level) for seed in seeds])
+            losses.append(self._fit_level(network, windows, level))
+            with torch.no_grad():
+                previous = self._predict(network, net_input)
+            fitted = network
         assert previous is not None
         return previous, losses
 
-    def _fit_level(self, network: PackedGenerators, windows: LevelWindows, level: int, bar: tqdm) -> list[float]:
+    def _fit_level(self, network: PackedGenerators, windows: LevelWindows, level: int) -> list[float]:
         """Train one level's packed generators on the sum of the per-image losses; each image's final loss."""
         config = self.config
         steps = config.steps[level]
         optimizer = torch.optim.Adam(network.parameters(), lr=config.lrs[level])
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps) if config.schedule == "cosine" else None
-        bar.set_description(f"internal, level {level + 1}/{config.levels}")
-        bar.set_postfix(size="x".join(map(str, windows.target.shape[-2:])))
-        for _ in range(steps):
-            if self.stop is not None and self.stop.is_set():
-                raise Cancelled("the internal colorizer was stopped")
-            optimizer.zero_grad(set_to_none=True)
-            net_input, target, weight = windows.sample()
-            losses = masked_losses(self._predict(network, net_input, training=True), target, weight, config.loss)
-            losses.sum().backward()
-            optimizer.step()
-            if schedule is not None:
-                schedule.step()
-            bar.update(1)
+        with tqdm(total=steps, desc=f"internal, level {level + 1}/{config.levels}", disable=not self.progress,
+                  leave=False, postfix={"size": "x".join(map(str, windows.target.shape[-2:]))}) as bar:
+            for _ in range(steps):
+                if self.stop is not None and self.stop.is_set():
+                    raise Cancelled("the internal colorizer was stopped")
+                optimizer.zero_grad(set_to_none=True)
+                net_input, target, weight = windows.sample()
+                losses = masked_losses(self._predict(network, net_input, training=True), target, weight, config.loss)
+                losses.sum().backward()
+                optimizer.step()
+                if schedule is not None:
+                    schedule.step()
+                bar.update(1)
         final = losses.detach().tolist()
-        bar.set_postfix(loss=f"{sum(final) / len(final):.4f}")
         return final
