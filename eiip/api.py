@@ -2,7 +2,8 @@
 
 ::
 
-    from eiip.api import build_external_stage, colorizer_for, read_image, read_mask, two_stage
+    from eiip.api import (ColorHint, build_external_stage, colorizer_for, read_image, read_mask, two_stage,
+                          write_image)
 
     image, hole = read_image("photo.jpg"), read_mask("mask.png")
     stage = build_external_stage(backbone="telea")            # or ckpt="model.ckpt"

@@ -168,3 +168,25 @@ def test_a_phone_sized_photo_takes_the_cli_full_resolution_path(capsys: pytest.C
                            "--backbone", "telea", "--colorizer", "levin", "--quiet")
     assert code == 0, err
     assert torch.equal(read_image(final), read_image(tmp_path / "cli.png"))
+
+
+def test_checkpoints_mono_and_rgb_give_the_cli_results(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                      photo: Path) -> None:
+    from test_pipeline import tiny_checkpoint
+
+    folder = tmp_path / "ckpts"
+    folder.mkdir()
+    for bottleneck in ("mono", "rgb"):
+        tiny_checkpoint(folder / f"{bottleneck}.ckpt", bottleneck)
+    calls = PageCallbacks(Workspace(tmp_path / "app", ckpt_dir=folder))
+    mask = write_mask(tmp_path / "mask.png", _hole())
+    for bottleneck in ("mono", "rgb"):
+        label = f"{bottleneck}.ckpt ({bottleneck} checkpoint)"
+        completion, _mono, final, *_rest, status = calls.complete(str(photo), None, str(mask), label, "levin")
+        assert ("no colorizer" in status) == (bottleneck == "rgb"), status
+        out = tmp_path / f"cli-{bottleneck}.png"
+        code, _, err = run_cli(capsys, "inpaint", "--image", photo, "--mask", mask, "--out", out, "--ckpt",
+                               folder / f"{bottleneck}.ckpt", "--colorizer", "levin", "--quiet")
+        assert code == 0, err
+        assert torch.equal(read_image(final), read_image(out))
+    assert "an rgb checkpoint completes the colors itself" in calls.hint_at(completion, "levin", "#ff0000", 40, 30)[-1]
