@@ -26,9 +26,9 @@ terms' weights set to 0 in `backbone.losses` and in every stage, as that tree's 
 validation, no checkpoint before the end, CSV logger, no progress bar, W&B offline in a temporary
 folder. `--stage first` times the stage train.py starts in; `--stage last` sets every earlier stage
 to 0 steps (`backbone.stages.N.steps=0`, accepted by both trees), e.g. GMCNN's adversarial phase after
-its 40000 reconstruction-only steps, EdgeConnect's last model (3 from 2813ddb on: the inpainting model
-on the fixed edge model's edges; the joint model 4 before; backbones without stages: one row, stage
-"only"). `--precision` sets `trainer.precision` in both trees (e.g. `32-true bf16-mixed`: a row each;
+its 40000 reconstruction-only steps, EdgeConnect's last model (model 3, the inpainting model on the
+fixed edge model's edges, in trees after 2813ddb; the joint model 4 up to 2813ddb; backbones without
+stages: one row, stage "only"). `--precision` sets `trainer.precision` in both trees (e.g. `32-true bf16-mixed`: a row each;
 CPU bf16 autocast where the CPU has no bf16 units is emulated, and slow). The exact train.py
 overrides of each revision are printed with the table, and what a revision cannot express (28bc291:
 no pretrained_losses switch, no critic_steps) in the notes.
