@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU rows of BENCHMARKS.md in one run on one CUDA GPU, each part under a time limit (about 9 min
-# in all): the classical propagators on the GPU (issue 15.2), training steps/s at 256x256, batch 16,
-# bf16 per backbone (issue 16), eval.py's throughput with colorizer batches of 1, 8 and 32 (issue 15.6).
+# in all): the classical propagators on the GPU, training steps/s at 256x256, batch 16,
+# bf16 per backbone, eval.py's throughput with colorizer batches of 1, 8 and 32.
 #
 #     bash benchmarks/gpu_rows.sh OUT_DIR
 #

@@ -195,7 +195,7 @@ def levin_colorize_batch(
 
 
 # --------------------------------------------------------------------------------------------
-# Local linear model, and the validated blend (issue 6: never worse than Levin)
+# Local linear model, and the validated blend (never worse than Levin)
 # --------------------------------------------------------------------------------------------
 
 

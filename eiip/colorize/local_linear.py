@@ -16,7 +16,7 @@ Unlike the ``levin`` affinity (a weighted mean of neighbours with similar gray l
 linear model lets chroma follow shading inside the hole: a surface whose chroma changes with its
 gray level along the hole's border keeps that relation inside. In this sense it is an internal,
 per-image fit of a monochrome -> chroma mapping, with one tiny affine model per window instead of a
-network. Measured on the colorization benchmark (BENCHMARKS.md, issue 6) it beats ``levin`` on
+network. Measured on the colorization benchmark (BENCHMARKS.md) it beats ``levin`` on
 average but loses to it on some images, which is why the ``validated-blend`` colorizer weighs the two.
 """
 

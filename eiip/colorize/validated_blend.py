@@ -1,6 +1,6 @@
 """Blend several chroma propagations with weights fitted, per image, on held-out known pixels.
 
-No propagation wins on every image (BENCHMARKS.md, issue 6): ``local-linear`` beats ``levin`` on
+No propagation wins on every image (BENCHMARKS.md): ``local-linear`` beats ``levin`` on
 average and loses to it on some images. Each image therefore decides for itself: copies of its
 hole, shifted cyclically by fixed fractions of the image size, are hidden from its known pixels;
 every candidate propagation fills them from the remaining known pixels; the blend weights (w_i >= 0,
