@@ -89,6 +89,23 @@ def internal_presets(axes_grid: Callable) -> Any:
     return figure
 
 
+def eval_throughput(axes_grid: Callable) -> Any:
+    """Images per second of a whole `eval.py` run and of its loop, against the number of processes."""
+    rows = _rows("eval-throughput.jsonl")
+    figure, axes = axes_grid(1, 1, (7, 5))
+    for (size, device), style in zip(dict.fromkeys((row["size"], row["device"]) for row in rows), "os^v"):
+        chosen = sorted((row for row in rows if (row["size"], row["device"]) == (size, device)),
+                        key=lambda row: row["workers"])
+        workers = [row["workers"] for row in chosen]
+        axes.plot(workers, [row["images_per_s"] for row in chosen], marker=style, label=f"{size} {device}, whole run")
+        axes.plot(workers, [row["loop_images_per_s"] for row in chosen], marker=style, linestyle="--",
+                  label=f"{size} {device}, loop only")
+    axes.set(xlabel="processes", ylabel="images / s", xticks=sorted({row["workers"] for row in rows}),
+             title="eval.py throughput, telea + validated-blend, 2 CPU cores")
+    axes.legend(fontsize=8)
+    return figure
+
+
 def _pixels(size: str) -> int:
     width, height = map(int, size.split("x"))
     return width * height
@@ -98,6 +115,7 @@ PLOTS: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "colorizers-vs-levin.png": (colorizers_against_levin, ("colorization.jsonl",)),
     "time-vs-size.png": (time_against_size, ("resolution.jsonl",)),
     "internal-fast-vs-reference.png": (internal_presets, ("colorization.jsonl",)),
+    "eval-throughput.png": (eval_throughput, ("eval-throughput.jsonl",)),
 }
 """Each plot's file name, how it is drawn, and the results files it reads."""
 
