@@ -28,7 +28,7 @@ Devices: by default cpu, plus cuda when torch sees a GPU. On CUDA, W processes n
 r uses cuda:r): settings with more processes than GPUs are skipped. On CPU each of W processes gets
 (CPUs / W) torch threads (eval.py's own rule); the single-process run uses torch's default.
 `--batch-sizes` are the colorizer batch sizes of the CUDA runs; CPU runs use `--cpu-batch-sizes`
-(default 4, the colorizer config's default; the 2026-11-29 table in BENCHMARKS.md was measured with 1).
+(default 4, the colorizer config's default).
 """
 
 from __future__ import annotations
