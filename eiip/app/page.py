@@ -103,29 +103,31 @@ class PageCallbacks:
         return self.hint_at(completion, colorizer, color, int(x), int(y))
 
     def hint_at(self, completion: Completion | None, colorizer: str, color: str, x: int, y: int) -> tuple[Any, ...]:
+        """A hint of ``color`` at (x, y) added to the completion's, and the colorization rerun."""
         def work() -> tuple[Any, ...]:
-            if completion is None:
-                raise InputError("complete a photo first, then click on its result to give a hint")
-            start = time.perf_counter()
-            completion.hints.append(ColorHint(x, y, parse_color(color)))
-            try:
-                files = self.workspace.recolor(completion, colorizer)
-            except Exception:
-                completion.hints.pop()
-                raise
-            return completion, *_shown(files, completion, time.perf_counter() - start, f"hint at ({x}, {y}), {colorizer}")
+            hint = ColorHint(x, y, parse_color(color))
+            return self._recolored(completion, colorizer, f"hint at ({x}, {y}), {colorizer}",
+                                   lambda hints: [*hints, hint])
         return self._guarded(work, 5)
 
     def clear_hints(self, completion: Completion | None, colorizer: str) -> tuple[Any, ...]:
         """Outputs as :meth:`complete`."""
-        def work() -> tuple[Any, ...]:
-            if completion is None:
-                raise InputError("there is no result yet")
-            start = time.perf_counter()
-            completion.hints.clear()
+        return self._guarded(lambda: self._recolored(completion, colorizer, f"hints cleared, {colorizer}",
+                                                     lambda hints: []), 5)
+
+    def _recolored(self, completion: Completion | None, colorizer: str, what: str,
+                   new_hints: Callable[[list[ColorHint]], list[ColorHint]]) -> tuple[Any, ...]:
+        """The completion colorized again with ``new_hints(its hints)``, kept only when that succeeds."""
+        if completion is None:
+            raise InputError("complete a photo first, then click on its result to give a hint")
+        start = time.perf_counter()
+        previous, completion.hints = completion.hints, new_hints(completion.hints)
+        try:
             files = self.workspace.recolor(completion, colorizer)
-            return completion, *_shown(files, completion, time.perf_counter() - start, f"hints cleared, {colorizer}")
-        return self._guarded(work, 5)
+        except Exception:
+            completion.hints = previous
+            raise
+        return completion, *_shown(files, completion, time.perf_counter() - start, what)
 
     def stop(self) -> str:
         """Stop the running job (an internal colorizer ends before its next step); output: status."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -30,7 +30,7 @@ from eiip.io import write_mask
 from eiip.pipeline import ExternalStage
 
 KEPT_RUNS = 16
-"""Result folders kept in the workspace; older ones are removed as new ones are written."""
+"""Completions whose folders are kept in the workspace; older ones are removed as new ones are written."""
 
 
 @dataclass(frozen=True)
@@ -48,12 +48,14 @@ class RunFiles:
 @dataclass(eq=False)
 class Completion:
     """A completed photo, kept to colorize again: the photo (3, H, W), its known pixels (1, H, W) bool, the
-    completed monochrome (1, H, W), the stage's output kind, and the hints given so far."""
+    completed monochrome (1, H, W), the stage's output kind, the hints given so far, and the files of its
+    first result (the input, mask and monochrome PNGs serve every later result too)."""
 
     image: torch.Tensor
     known: torch.Tensor
     mono: torch.Tensor
     output: str
+    files: RunFiles
     hints: list[ColorHint] = field(default_factory=list)
 
 
@@ -152,33 +154,36 @@ class Workspace:
             self.stop.clear()
             stage = self.external_stage(stage_label)
             result = two_stage(photo, hole, stage, self.colorizer(colorizer, []) if stage.output == "mono" else None)
-            completion = Completion(photo, ~hole, result.mono, stage.output)
-            return completion, self.write_run(completion, result.final)
+            known = ~hole
+            files = self._write_completion(photo, known, result.mono, result.final)
+            return Completion(photo, known, result.mono, stage.output, files), files
 
     def recolor(self, completion: Completion, colorizer: str) -> RunFiles:
         """The completed monochrome colorized again with the completion's hints (the external stage is not
-        rerun); InputError for an rgb stage, whose result has no colorizer."""
+        rerun); InputError for an rgb stage, whose result has no colorizer. Only the new result is written."""
         if completion.output != "mono":
             raise InputError("an rgb checkpoint completes the colors itself: hints need a mono stage")
         with self._lock:
             self.stop.clear()
             final = recolorized(completion.image, completion.known, completion.mono,
                                 self.colorizer(colorizer, completion.hints))
-            return self.write_run(completion, final)
+            folder = completion.files.final.parent / uuid.uuid4().hex[:12]
+            folder.mkdir()
+            return replace(completion.files, number=self._next_number(), final=write_image(folder / "result.png", final))
 
-    def write_run(self, completion: Completion, final: torch.Tensor) -> RunFiles:
-        """Write one result's PNGs into a new run folder (the oldest beyond :data:`KEPT_RUNS` removed)."""
+    def _next_number(self) -> int:
+        self._results += 1
+        return self._results
+
+    def _write_completion(self, image: torch.Tensor, known: torch.Tensor, mono: torch.Tensor, final: torch.Tensor
+                          ) -> RunFiles:
+        """Write a completion's PNGs into a new folder (the oldest beyond :data:`KEPT_RUNS` removed)."""
         runs = self.folder / "runs"
         runs.mkdir(exist_ok=True)
         for old in sorted(runs.iterdir(), key=lambda p: p.stat().st_mtime)[:-KEPT_RUNS + 1]:
             shutil.rmtree(old, ignore_errors=True)
         run = runs / uuid.uuid4().hex[:12]
         run.mkdir()
-        masked = composite(torch.ones_like(completion.image), completion.image, completion.known)
-        self._results += 1
-        files = RunFiles(self._results, run / "input.png", run / "mask.png", run / "monochrome.png", run / "result.png")
-        write_image(files.masked, masked)
-        write_mask(files.mask, ~completion.known)
-        write_image(files.mono, completion.mono)
-        write_image(files.final, final)
-        return files
+        masked = write_image(run / "input.png", composite(torch.ones_like(image), image, known))
+        return RunFiles(self._next_number(), masked, write_mask(run / "mask.png", ~known),
+                        write_image(run / "monochrome.png", mono), write_image(run / "result.png", final))
