@@ -5,7 +5,7 @@ constants from here too; the colorizers are registered in `eiip.colorize`, and a
 the built-in ones are exactly :data:`COLORIZER_NAMES`.
 """
 
-COLORIZER_NAMES: tuple[str, ...] = ("dt", "internal", "internal-base", "levin", "local-linear", "mean",
+COLORIZER_NAMES: tuple[str, ...] = ("dt", "internal", "internal-base", "knn", "levin", "local-linear", "mean",
                                     "validated-blend")
 """The built-in colorizers of `eiip.colorize`, sorted."""
 

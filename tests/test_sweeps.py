@@ -81,7 +81,7 @@ def test_every_grid_point_composes(path: Path, monkeypatch: pytest.MonkeyPatch, 
             cfg = compose(CONFIG_OF[sweep["program"]], overrides=arguments)
             assert cfg.data.root == f"{tmp_path}/{cfg.data.name}"
             assert cfg.name if sweep["program"] == "eval.py" else cfg.run_name
-    assert len(commands) == {"table1": 32, "table2": 32, "table3": 32, "fig9": 20}[path.stem]
+    assert len(commands) == {"table1": 32, "table2": 32, "table3": 36, "fig9": 20}[path.stem]
 
 
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)
@@ -122,7 +122,7 @@ def test_eval_grids_label_the_papers_colorizer_and_the_default(name: str) -> Non
 def test_table3_rows_are_the_papers_internal_stage_and_the_guided_colorizers_with_fast_as_an_extra() -> None:
     colorizers = experiment_grid("table3")["colorizer"]
     assert colorizers[0] == "internal_reference" and colorizers[-1] == "internal"  # "Ours", then `fast` as an extra
-    assert sorted(colorizers[1:-1]) == ["dt", "internal_base", "levin", "local_linear", "mean", "validated_blend"]
+    assert sorted(colorizers[1:-1]) == ["dt", "internal_base", "knn", "levin", "local_linear", "mean", "validated_blend"]
 
 
 @pytest.mark.parametrize(("colorizer", "label"), [("internal_reference", "internal-reference"), ("internal", "internal"),

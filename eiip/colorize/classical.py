@@ -6,6 +6,8 @@
   (SIGGRAPH 2011), via ``cv2.ximgproc.dtFilter``;
 * ``"local-linear"``: chroma affine in the monochrome over every 3x3 window (the matting Laplacian of
   Levin, Lischinski and Weiss 2006 with the monochrome as guide, :mod:`eiip.colorize.local_linear`);
+* ``"knn"``: non-local; a hole pixel takes the chroma of its most alike known pixels anywhere in the
+  image (:mod:`eiip.colorize.knn`, in the spirit of KNN matting, Chen, Li and Tang 2012);
 * ``"validated-blend"`` (the default of the command line and of ``eval.py``): ``levin`` and
   ``local-linear`` blended with weights fitted per image on held-out known pixels
   (:mod:`eiip.colorize.validated_blend`); beyond the paper, see the README.
@@ -29,6 +31,7 @@ import torch
 
 from eiip.color import rgb_to_yiq, yiq_to_rgb
 from eiip.colorize.internal.chroma import chroma_to_rgb
+from eiip.colorize.knn import KnnPropagator
 from eiip.colorize.levin import levin_propagator
 from eiip.colorize.local_linear import local_linear_propagator
 from eiip.colorize.neighbourhood import NEIGHBOURHOOD_ABOVE, Piece, assemble, cut_pieces
@@ -45,6 +48,7 @@ __all__ = [
     "DEFAULT_BLEND_CANDIDATES",
     "SOLVERS",
     "domain_transform_colorize",
+    "knn_colorize",
     "levin_colorize",
     "levin_colorize_batch",
     "local_linear_colorize",
@@ -214,12 +218,24 @@ def local_linear_colorize_batch(
                               2 * int(radius), neighbourhood_above)
 
 
-_NATIVE_PROPAGATORS: dict[str, Callable[..., StencilPropagator]] = {
+def knn_colorize(mono: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tensor, *, neighbours: int = 10,
+                 spatial: float = 1.0, smoothness: float = 0.5, sample: int = 20_000) -> torch.Tensor:
+    """Non-local propagation: each hole pixel's chroma from its ``neighbours`` most alike known pixels anywhere in
+    the image, smoothed over the 4-neighbours (:class:`eiip.colorize.knn.KnnPropagator`, whose docstring gives the
+    options). The search and the smoothing follow the hole and ``sample``; the RGB keeps Y == ``mono`` (chroma
+    scaled into the gamut). On the CPU (a KD-tree), whatever the device of the inputs."""
+    y, chroma, mask = _prepare(mono, rgb_known, known)
+    propagate = KnnPropagator(y, neighbours=neighbours, spatial=spatial, smoothness=smoothness, sample=sample)
+    return _to_rgb_in_gamut(y, propagate(chroma, mask), mono)
+
+
+_NATIVE_PROPAGATORS: dict[str, Callable[..., Propagate]] = {
     "levin": levin_propagator,
     "local-linear": local_linear_propagator,
+    "knn": lambda y, device=None: KnnPropagator(y),
 }
 """Candidates of the validated blend that propagate chroma directly (no RGB round trip, no clipping):
-``make(y, device=...)``."""
+``make(y, device=...)`` (``knn`` runs on the CPU whatever the device)."""
 
 DEFAULT_BLEND_CANDIDATES = ("levin", "local-linear")
 
@@ -255,8 +271,8 @@ def validated_blend_colorize_batch(
 ) -> torch.Tensor:
     """Blend of the ``candidates``' chroma, weighted per image on held-out known pixels (:mod:`eiip.colorize.validated_blend`).
 
-    ``candidates``: registered colorizer names; ``levin`` and ``local-linear`` propagate chroma
-    directly, any other (``dt``, ``internal`` with its default ``fast`` preset on the CPU, ...) runs
+    ``candidates``: registered colorizer names; ``levin``, ``local-linear`` and ``knn`` propagate chroma
+    directly (``knn`` in a piece of a large image searches that piece only), any other (``dt``, ``internal`` with its default ``fast`` preset on the CPU, ...) runs
     as a colorizer once per held-out set and once more for the hole if its weight is not zero, so
     a network candidate costs (``holdouts`` + 1) fits. ``holdouts``: how many shifted copies of the
     hole are held out (1..8; 4 by default). ``validation_scale``: the weights are fitted on the image
@@ -434,5 +450,6 @@ validated_blend_colorize = BatchColorizer(validated_blend_colorize_batch)
 register_colorizer("mean")(function_factory(mean_chroma_colorize))
 register_colorizer("levin")(function_factory(levin_colorize_batch, batched=True))
 register_colorizer("dt")(function_factory(domain_transform_colorize))
+register_colorizer("knn")(function_factory(knn_colorize))
 register_colorizer("local-linear")(function_factory(local_linear_colorize_batch, batched=True))
 register_colorizer("validated-blend")(function_factory(validated_blend_colorize_batch, batched=True))
