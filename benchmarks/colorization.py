@@ -13,8 +13,10 @@ refused rather than mixed in).
     python benchmarks/colorization.py --colorizers internal --preset reference fast      # speed vs quality
     python benchmarks/colorization.py --colorizers internal --batch 4 --device cuda
     python benchmarks/colorization.py --colorizers internal --preset reference fast --size 512x640 --photos china flower
+    python benchmarks/colorization.py --colorizers knn 'validated-blend:candidates=["levin","local-linear","knn"]'
 
-`internal` runs once per `--preset` (rows are labelled internal:PRESET); `--batch K` fits K pairs at
+`internal` runs once per `--preset` (rows are labelled internal:PRESET); another colorizer given as
+NAME:KEY=VALUE,... runs with those options (as in benchmarks/propagator_speed.py); `--batch K` fits K pairs at
 once (seconds per image = batch seconds / K). Peak memory: the process's peak resident set during
 the call (CPU, sampled every 10 ms; it includes torch itself and memory kept from earlier calls, so
 run one preset per process for a clean figure) or torch's peak allocation (CUDA).
@@ -43,6 +45,7 @@ from eiip.data.samples import ALL_PHOTOS, SAMPLE_PHOTOS, load_sample_photo
 from eiip.colorize.internal.config import PRESETS
 from eiip.masks import generate_mask
 from eiip.metrics import hole_psnr, psnr, ssim
+from propagator_speed import colorizer_options as parse_colorizer_spec
 
 MASK_KINDS = ("rect", "freeform")
 HOLE_RATIO = (0.2, 0.4)
@@ -108,7 +111,7 @@ def run_pairs(label: str, options: dict, photos: list[torch.Tensor], holes: list
 def colorizer_options(label: str, args: argparse.Namespace) -> dict:
     name, _, preset = label.partition(":")
     if name not in INTERNAL_COLORIZERS:
-        return {}
+        return parse_colorizer_spec(label)[1]
     options = {"seed": args.seed, "progress": not args.quiet, "device": args.device}
     if preset:
         options["preset"] = preset
@@ -242,7 +245,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photos", nargs="+", default=list(SAMPLE_PHOTOS), choices=ALL_PHOTOS)
     parser.add_argument("--colorizers", nargs="+", default=["validated-blend", "local-linear", "internal", "internal-base", "levin", "dt", "mean"],
-                        choices=colorizer_names())
+                        help=f"names ({', '.join(colorizer_names())}), or NAME:KEY=VALUE,... with options")
     parser.add_argument("--masks", nargs="+", default=list(MASK_KINDS), choices=MASK_KINDS)
     parser.add_argument("--preset", nargs="+", default=["fast"], choices=PRESETS,
                         help="presets of the internal colorizer (one row each; default fast)")
@@ -256,7 +259,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--report", action="store_true", help="only print the tables of the rows already measured")
     parser.add_argument("--baseline", type=Path, default=None,
                         help="an earlier results file: print its hole PSNR beside this run's, pair by pair")
-    return parser.parse_args()
+    args = parser.parse_args()
+    unknown = [label for label in args.colorizers if label.partition(":")[0] not in colorizer_names()]
+    if unknown:
+        parser.error(f"unknown colorizer(s) {', '.join(unknown)}; valid names: {', '.join(colorizer_names())}")
+    return args
 
 
 def row_key(photo: str, kind: str, label: str, args: argparse.Namespace, batch: int) -> str:

@@ -11,8 +11,8 @@ machine; the table gives medians and the baseline / this-tree ratio of the media
     python benchmarks/propagator_speed.py --baseline-rev none --device cuda --sizes 512x640 1024x1280   # the GPU path
     python benchmarks/propagator_speed.py --colorizers levin validated-blend validated-blend:validation_scale=2
 
-A colorizer given as NAME:KEY=VALUE,... runs with those options (VALUE read as JSON, else as text); a
-revision that does not know an option shows "-" for it.
+A colorizer given as NAME:KEY=VALUE,... runs with those options (VALUE read as JSON, else as text; e.g.
+'validated-blend:candidates=["levin","local-linear","knn"]'); a revision that does not know an option shows "-" for it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -63,7 +64,7 @@ def colorizer_options(spec: str) -> tuple[str, dict]:
     """``NAME`` or ``NAME:KEY=VALUE,...`` -> (name, options); a VALUE that is not JSON stays text."""
     name, _, text = spec.partition(":")
     options = {}
-    for item in filter(None, text.split(",")):
+    for item in filter(None, re.split(r",(?=\w+=)", text)):  # a comma inside a JSON value stays in it
         key, _, value = item.partition("=")
         try:
             options[key] = json.loads(value)

@@ -63,6 +63,8 @@ def test_propagator_speed_reads_colorizer_options() -> None:
     assert colorizer_options("validated-blend:validation_scale=2,holdouts=3") == (
         "validated-blend", {"validation_scale": 2, "holdouts": 3})
     assert colorizer_options("local-linear:solver=scipy") == ("local-linear", {"solver": "scipy"})
+    assert colorizer_options('validated-blend:candidates=["levin","knn"],holdouts=8') == (
+        "validated-blend", {"candidates": ["levin", "knn"], "holdouts": 8})  # commas inside a JSON list stay
 
 
 def test_resolution_bench_times_a_command_in_its_own_process(tmp_path: Path) -> None:
