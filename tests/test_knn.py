@@ -118,3 +118,18 @@ def test_validated_blend_takes_knn_as_a_candidate() -> None:
     blend = get_colorizer("validated-blend", candidates=("levin", "knn"))(mono, rgb, mask)
     assert hole_psnr(composite(blend, rgb, mask), rgb, mask) > \
         hole_psnr(composite(validated_blend_colorize(mono, rgb, mask), rgb, mask), rgb, mask) + 5
+
+
+def test_the_colorizer_converts_only_what_it_reads_and_equals_the_whole_array_propagation() -> None:
+    from eiip.colorize.classical import _prepare, _to_rgb_in_gamut
+
+    photo = torch.from_numpy(data.chelsea()[::3, ::3].copy()).permute(2, 0, 1).float() / 255
+    known = torch.ones(1, *photo.shape[1:], dtype=torch.bool)
+    known[:, 30:70, 20:90] = False
+    known[:, 5:9, 100:140] = False
+    mono = rgb_to_mono(photo)
+    y, chroma, mask = _prepare(mono, photo, known)
+    expected = _to_rgb_in_gamut(y, KnnPropagator(y)(chroma, mask), mono)
+    result = get_colorizer("knn")(mono, photo, known)
+    assert (result - expected)[:, ~mask].abs().max() < 1e-6
+    assert torch.equal(result[:, mask], photo[:, mask])

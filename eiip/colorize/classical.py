@@ -222,11 +222,26 @@ def knn_colorize(mono: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tenso
                  spatial: float = 1.0, smoothness: float = 0.5, sample: int = 20_000) -> torch.Tensor:
     """Non-local propagation: each hole pixel's chroma from its ``neighbours`` most alike known pixels anywhere in
     the image, smoothed over the 4-neighbours (:class:`eiip.colorize.knn.KnnPropagator`, whose docstring gives the
-    options). The search and the smoothing follow the hole and ``sample``; the RGB keeps Y == ``mono`` (chroma
-    scaled into the gamut). On the CPU (a KD-tree), whatever the device of the inputs."""
-    y, chroma, mask = _prepare(mono, rgb_known, known)
+    options). Only the known pixels searched are converted to chroma and only the hole's to RGB, so beyond one
+    float64 copy of the monochrome the cost follows the hole and ``sample``. The RGB keeps Y == ``mono`` (chroma
+    scaled into the gamut); the known pixels are ``rgb_known``'s. On the CPU (a KD-tree), whatever the device."""
+    check_colorize_inputs(mono, rgb_known, known)
+    y = mono[0].detach().cpu().to(torch.float64).numpy()
+    mask = known[0].detach().cpu().numpy()
+    out = rgb_known.detach().to(device="cpu", dtype=torch.float32, copy=True)
+    if mask.all():
+        return out.to(mono.device)
+    flat_rgb = out.reshape(3, -1)
+
+    def chroma_at(indices: np.ndarray) -> np.ndarray:
+        return rgb_to_yiq(flat_rgb[:, torch.from_numpy(indices)].to(torch.float64)[:, None])[1:, 0].numpy().T
+
     propagate = KnnPropagator(y, neighbours=neighbours, spatial=spatial, smoothness=smoothness, sample=sample)
-    return _to_rgb_in_gamut(y, propagate(chroma, mask), mono)
+    rows, cols, fill = propagate.fill(chroma_at, mask, ~mask)
+    hole_y = torch.from_numpy(y[rows, cols])[None, None]
+    rgb = chroma_to_rgb(hole_y, torch.from_numpy(np.ascontiguousarray(fill.T))[:, None]).clamp_(0.0, 1.0)
+    out[:, torch.from_numpy(rows), torch.from_numpy(cols)] = rgb[:, 0].to(torch.float32)
+    return out.to(mono.device)
 
 
 _NATIVE_PROPAGATORS: dict[str, Callable[..., Propagate]] = {

@@ -20,6 +20,7 @@ fixed), a contraction solved by Jacobi iterations. Time and memory follow the ho
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 import scipy.ndimage
@@ -100,8 +101,17 @@ class KnnPropagator:
     def __call__(self, values: np.ndarray, known: np.ndarray, wanted: np.ndarray | None = None) -> np.ndarray:
         solved = ~known if wanted is None else wanted & ~known
         out = values.copy()
-        if not solved.any():
-            return out
+        if solved.any():
+            flat = values.reshape(values.shape[0], -1)
+            rows, cols, fill = self.fill(lambda indices: flat[:, indices].T, known, solved)
+            out[:, rows, cols] = fill.T
+        return out
+
+    def fill(self, values_at: Callable[[np.ndarray], np.ndarray], known: np.ndarray, solved: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The (n, C) fill of the n pixels of ``solved`` (H, W) at (rows, cols), row-major, from the values
+        ``values_at(flat indices)`` -> (m, C) of the known pixels (only those searched and those next to a
+        solved pixel are asked for). Returns rows, cols and the fill."""
         searched = _sample(known, solved, self.ring, self.sample)
         width = known.shape[1]
         rows, cols = np.nonzero(solved)
@@ -111,29 +121,30 @@ class KnnPropagator:
         distance, nearest = distance.reshape(rows.size, count), nearest.reshape(rows.size, count)
         affinity = np.maximum(1.0 - distance / _AFFINITY_SCALE, _MIN_AFFINITY)
         affinity /= affinity.sum(axis=1, keepdims=True)
-        flat = values.reshape(values.shape[0], -1)
-        estimate = np.einsum("nk,cnk->nc", affinity, flat[:, searched[nearest]])
-        out[:, rows, cols] = self._smoothed(estimate, values, known, solved, rows, cols).T
-        return out
+        searched_values = values_at(searched)  # (m, C)
+        estimate = np.einsum("nk,nkc->nc", affinity, searched_values[nearest])
+        return rows, cols, self._smoothed(estimate, values_at, known, solved, rows, cols)
 
-    def _smoothed(self, estimate: np.ndarray, values: np.ndarray, known: np.ndarray, solved: np.ndarray,
-                  rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    def _smoothed(self, estimate: np.ndarray, values_at: Callable[[np.ndarray], np.ndarray], known: np.ndarray,
+                  solved: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """The (n, C) fill x = (1 - s) estimate + s (mean of x over the 4-neighbours that are known or solved)."""
         if self.smoothness == 0:
             return estimate
         h, w = solved.shape
-        position = np.full((h, w), -1, dtype=np.int64)
-        position[rows, cols] = np.arange(rows.size)
+        # the solved pixels' numbers in their bounding box grown by one pixel (-1: not solved)
+        top, left = int(rows.min()) - 1, int(cols.min()) - 1
+        position = np.full((int(rows.max()) - top + 2, int(cols.max()) - left + 2), -1, dtype=np.int64)
+        position[rows - top, cols - left] = np.arange(rows.size)
         links, fixed, count = [], np.zeros_like(estimate), np.zeros(rows.size)
         for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
             r, c = rows + dy, cols + dx
             inside = np.flatnonzero((r >= 0) & (r < h) & (c >= 0) & (c < w))
             r, c = r[inside], c[inside]
-            other = position[r, c]
+            other = position[r - top, c - left]
             moving = other >= 0
             links.append((inside[moving], other[moving]))
             held = known[r, c] & ~moving
-            fixed[inside[held]] += values[:, r[held], c[held]].T
+            fixed[inside[held]] += values_at(r[held] * w + c[held])
             count[inside[moving | held]] += 1
         pixel = np.concatenate([link[0] for link in links])
         neighbour = np.concatenate([link[1] for link in links])
