@@ -33,13 +33,19 @@ def _pair(row: dict) -> tuple:
     return (key[0], key[1], *key[3:])
 
 
+BLEND_WITH_KNN = 'validated-blend:candidates=["levin","local-linear","knn"]'
+"""The label of validated-blend with knn as a third candidate in benchmarks/results/colorization.jsonl."""
+
+
 def colorizers_against_levin(axes_grid: Callable) -> Any:
     """Hole PSNR of each colorizer against Levin's, pair by pair (points above the diagonal beat Levin)."""
     rows = _rows("colorization.jsonl")
     levin = {_pair(row): row["hole_psnr"] for row in rows if row["colorizer"] == "levin"}
-    names = ["validated-blend", "local-linear", "dt", "internal:reference", "internal:fast", "mean"]
-    figure, axes = axes_grid(2, 3, (11, 7))
-    for ax, name in zip(axes.flat, names):
+    titles = {"validated-blend": "validated-blend", BLEND_WITH_KNN: "validated-blend + knn", "knn": "knn",
+              "local-linear": "local-linear", "dt": "dt", "internal:reference": "internal:reference",
+              "internal:fast": "internal:fast", "mean": "mean"}
+    figure, axes = axes_grid(2, 4, (14, 7))
+    for ax, (name, title) in zip(axes.flat, titles.items()):
         points = [(levin[_pair(row)], row["hole_psnr"], row["mask"]) for row in rows
                   if row["colorizer"] == name and _pair(row) in levin]
         for mask, marker in MASK_MARKERS.items():
@@ -49,7 +55,7 @@ def colorizers_against_levin(axes_grid: Callable) -> Any:
         low = min(min(p[0], p[1]) for p in points) - 1
         high = max(max(p[0], p[1]) for p in points) + 1
         ax.plot([low, high], [low, high], color="grey", linewidth=0.8)
-        ax.set(title=name, xlabel="levin hole PSNR (dB)", ylabel=f"{name} (dB)", xlim=(low, high), ylim=(low, high))
+        ax.set(title=title, xlabel="levin hole PSNR (dB)", ylabel=f"{title} (dB)", xlim=(low, high), ylim=(low, high))
         ax.legend(fontsize=7, loc="upper left")
     figure.suptitle("Hole PSNR against Levin, pair by pair (256x256, benchmarks/colorization.py)")
     return figure

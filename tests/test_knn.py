@@ -133,3 +133,25 @@ def test_the_colorizer_converts_only_what_it_reads_and_equals_the_whole_array_pr
     result = get_colorizer("knn")(mono, photo, known)
     assert (result - expected)[:, ~mask].abs().max() < 1e-6
     assert torch.equal(result[:, mask], photo[:, mask])
+
+
+def test_shrink_last_mixes_the_fits_with_and_without_the_last_candidate() -> None:
+    from eiip.colorize.validated_blend import validated_blend
+
+    photo = torch.from_numpy(data.astronaut()[::8, ::8].copy()).permute(2, 0, 1).double() / 255
+    chroma = rgb_to_yiq(photo)[1:].numpy()
+    y = rgb_to_mono(photo)[0].numpy()
+    known = np.ones(y.shape, dtype=bool)
+    known[20:40, 24:44] = False
+    given = np.where(known, chroma, 0.0)
+    two = [levin_propagator(y), KnnPropagator(y)]
+    _, full = validated_blend(two + [KnnPropagator(y, spatial=0.0)], given, known, 4)
+    blended_two, without = validated_blend(two, given, known, 4)
+    blended, shrunk = validated_blend(two + [KnnPropagator(y, spatial=0.0)], given, known, 4, shrink_last=1.0)
+    assert np.allclose(blended, blended_two, atol=1e-12) and shrunk[-1] == 0
+    _, half = validated_blend(two + [KnnPropagator(y, spatial=0.0)], given, known, 4, shrink_last=0.5)
+    assert full[-1] > 0.05 and np.allclose(half, 0.5 * full + 0.5 * np.append(without, 0.0))
+    for bad in (-0.1, 1.5, True, "0.5"):
+        with pytest.raises(ValueError, match="shrink_last"):
+            get_colorizer("validated-blend", shrink_last=bad)(torch.from_numpy(y)[None].float(), photo.float(),
+                                                            torch.from_numpy(known)[None])

@@ -40,7 +40,7 @@ from eiip.colorize.registry import (COLORIZERS, BatchColorizer, check_colorize_i
 from eiip.colorize.stencil import StencilPropagator
 from eiip.regions import Box, Margin, hole_regions
 from eiip.colorize.validated_blend import (BlendTask, Problem, Propagate, area_downsample, check_holdouts,
-                                           holdout_masks, run_fills, validated_blends, whole_image_task)
+                                           check_shrink_last, holdout_masks, run_fills, validated_blends, whole_image_task)
 
 _log = logging.getLogger(__name__)
 
@@ -279,6 +279,7 @@ def validated_blend_colorize_batch(
     *,
     candidates: tuple[str, ...] | list[str] = DEFAULT_BLEND_CANDIDATES,
     holdouts: int = 4,
+    shrink_last: float = 0.0,
     validation_scale: int = 1,
     solver: str = "auto",
     progress: bool = False,
@@ -290,7 +291,9 @@ def validated_blend_colorize_batch(
     directly (``knn`` in a piece of a large image searches that piece only), any other (``dt``, ``internal`` with its default ``fast`` preset on the CPU, ...) runs
     as a colorizer once per held-out set and once more for the hole if its weight is not zero, so
     a network candidate costs (``holdouts`` + 1) fits. ``holdouts``: how many shifted copies of the
-    hole are held out (1..8; 4 by default). ``validation_scale``: the weights are fitted on the image
+    hole are held out (1..8; 4 by default). ``shrink_last`` in [0, 1]: that fraction of the weights comes from
+    the fit without the last candidate (0: the plain fit; :func:`eiip.colorize.validated_blend.validated_blend`).
+    ``validation_scale``: the weights are fitted on the image
     averaged over blocks of this size (1: full resolution), the blend of the hole at full resolution.
     ``solver``: see :func:`solve_device`; on a torch device the held-out and hole fills of the K images
     are solved together. Other fills run on ``torch.get_num_threads()`` threads, the largest first. The RGB
@@ -301,6 +304,7 @@ def validated_blend_colorize_batch(
     stencil propagators (a network candidate then sees the box). ``validation_scale`` > 1 is for whole images.
     """
     check_holdouts(holdouts)
+    check_shrink_last(shrink_last)
     if isinstance(validation_scale, bool) or int(validation_scale) != validation_scale or validation_scale < 1:
         raise ValueError(f"validation_scale must be a positive integer, got {validation_scale!r}")
     names = [candidates] if isinstance(candidates, str) else list(candidates)
@@ -354,7 +358,7 @@ def validated_blend_colorize_batch(
             grays.append(y)
             holes.append(Problem(propagators(y), chroma, mask, piece.wanted))
         tasks.append(BlendTask(holes, held_out_problems(index)))
-    blends = validated_blends(tasks, threads=torch.get_num_threads(), progress=progress)
+    blends = validated_blends(tasks, threads=torch.get_num_threads(), progress=progress, shrink_last=shrink_last)
     for _, weights in blends:
         _log.debug("validated-blend weights: %s", dict(zip(names, weights.round(3).tolist())))
     filled = [blended for blended_holes, _ in blends for blended in blended_holes]

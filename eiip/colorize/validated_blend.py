@@ -33,7 +33,7 @@ from tqdm import tqdm
 from eiip.colorize.stencil import StencilPropagator, propagate_together
 
 __all__ = ["HOLDOUT_SHIFTS", "BlendImage", "BlendTask", "Fill", "Problem", "Propagate", "area_downsample", "blend_weights",
-           "check_holdouts", "holdout_masks", "run_fills", "validated_blend", "validated_blends", "whole_image_task"]
+           "check_holdouts", "check_shrink_last", "holdout_masks", "run_fills", "validated_blend", "validated_blends", "whole_image_task"]
 
 Propagate = Callable[[np.ndarray, np.ndarray, np.ndarray | None], np.ndarray]
 """``propagate(values (C, H, W), known (H, W) bool, wanted (H, W) bool or None) -> (C, H, W)``."""
@@ -169,9 +169,16 @@ def _fill(problem: Problem, candidate: int) -> Fill:
     return problem.propagators[candidate], problem.values, problem.known, problem.wanted
 
 
-def _weights(task: BlendTask, fills: Iterator[np.ndarray]) -> np.ndarray:
+def check_shrink_last(shrink_last: float) -> None:
+    """ValueError unless ``shrink_last`` is a number in [0, 1]."""
+    if isinstance(shrink_last, bool) or not isinstance(shrink_last, (int, float)) or not 0 <= shrink_last <= 1:
+        raise ValueError(f"shrink_last must be a number in [0, 1], got {shrink_last!r}")
+
+
+def _weights(task: BlendTask, fills: Iterator[np.ndarray], shrink_last: float = 0.0) -> np.ndarray:
     """The task's simplex weights (N,) from the next fills (its held-out problems', set by set, candidate by
-    candidate); equal weights for a task without a held-out set."""
+    candidate); equal weights for a task without a held-out set. ``shrink_last``: the fraction of the weights
+    taken from the fit without the last candidate (whose weight there is 0) instead of the fit on all."""
     count = len(task.holes[0].propagators)
     if not task.held_out:
         return np.full(count, 1.0 / count)
@@ -182,10 +189,15 @@ def _weights(task: BlendTask, fills: Iterator[np.ndarray]) -> np.ndarray:
             for candidate in range(count):
                 predictions[candidate].append(next(fills)[:, problem.wanted].ravel())
             target.append(problem.values[:, problem.wanted].ravel())
-    return blend_weights(np.stack([np.concatenate(parts) for parts in predictions]), np.concatenate(target))
+    stacked, target_values = np.stack([np.concatenate(parts) for parts in predictions]), np.concatenate(target)
+    weights = blend_weights(stacked, target_values)
+    if shrink_last and count > 1:
+        without_last = np.append(blend_weights(stacked[:-1], target_values), 0.0)
+        weights = (1.0 - shrink_last) * weights + shrink_last * without_last
+    return weights
 
 
-def validated_blends(tasks: Sequence[BlendTask], *, threads: int = 1, progress: bool = False
+def validated_blends(tasks: Sequence[BlendTask], *, threads: int = 1, progress: bool = False, shrink_last: float = 0.0
                      ) -> list[tuple[list[np.ndarray], np.ndarray]]:
     """Each task's blended hole problems (``values`` kept at their known pixels) and its weights (N,), all fills
     run at once (:func:`run_fills`: the largest first on the threads; one batched solve on a torch device).
@@ -193,7 +205,8 @@ def validated_blends(tasks: Sequence[BlendTask], *, threads: int = 1, progress: 
     The stencil propagators fill the holes together with the held-out sets, also one whose weight turns
     out to be 0 (that fill then goes unused): it keeps the threads busy, and on a device it is one solve.
     Any other propagator (e.g. a network colorizer) fills a hole afterwards, only if its weight is not 0.
-    ``progress``: a tqdm bar (stderr) of the fills done."""
+    ``progress``: a tqdm bar (stderr) of the fills done. ``shrink_last``: see :func:`validated_blend`."""
+    check_shrink_last(shrink_last)
     if any(not problem.propagators for task in tasks for problem in task.holes):
         raise ValueError("validated_blend needs at least one propagator")
     requests = [_fill(problem, candidate) for task in tasks for problems in task.held_out for problem in problems
@@ -205,7 +218,7 @@ def validated_blends(tasks: Sequence[BlendTask], *, threads: int = 1, progress: 
     with ThreadPoolExecutor(max(1, int(threads))) as pool, bar:
         fills = run_fills(requests + [_fill(tasks[t].holes[h], j) for t, h, j in eager], pool, bar)
         held_fills = iter(fills[: len(requests)])
-        weights = [_weights(task, held_fills) for task in tasks]
+        weights = [_weights(task, held_fills, shrink_last) for task in tasks]
         hole_fills = dict(zip(eager, fills[len(requests):]))
         late = [key for key in holes if weights[key[0]][key[2]] > 0 and key not in hole_fills]
         bar.total += len(late)
@@ -222,17 +235,19 @@ def validated_blends(tasks: Sequence[BlendTask], *, threads: int = 1, progress: 
 
 def validated_blend(
     propagators: Sequence[Propagate], values: np.ndarray, known: np.ndarray, holdouts: int, *,
-    validation: BlendImage | None = None, threads: int = 1,
+    validation: BlendImage | None = None, threads: int = 1, shrink_last: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Blend of the propagators' fills of ``values`` (C, H, W) from ``known`` (H, W), weighted on held-out sets.
 
     ``validation``: (propagators, values, known) of another copy of the image (a downsampled one,
     :func:`area_downsample`) on which the weights are fitted instead.
     ``threads``: how many fills run at once (SciPy's sparse factorization releases the GIL).
+    ``shrink_last`` in [0, 1]: the weights are (1 - shrink_last) x the fit on all propagators plus shrink_last x
+    the fit without the last one, a hedge for a candidate that the held-out sets may over-trust (0: the plain fit).
     Returns the blended (C, H, W) values (``values`` at the known pixels) and the weights (N,).
     """
     if not propagators:
         raise ValueError("validated_blend needs at least one propagator")
     task = whole_image_task(propagators, values, known, holdouts, validation)
-    (blended,), weights = validated_blends([task], threads=threads)[0]
+    (blended,), weights = validated_blends([task], threads=threads, shrink_last=shrink_last)[0]
     return blended, weights
