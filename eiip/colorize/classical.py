@@ -219,7 +219,7 @@ def local_linear_colorize_batch(
 
 
 def knn_colorize(mono: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tensor, *, neighbours: int = 10,
-                 spatial: float = 1.0, smoothness: float = 0.5, sample: int = 20_000) -> torch.Tensor:
+                 spatial: float = 0.3, smoothness: float = 0.5, sample: int = 20_000) -> torch.Tensor:
     """Non-local propagation: each hole pixel's chroma from its ``neighbours`` most alike known pixels anywhere in
     the image, smoothed over the 4-neighbours (:class:`eiip.colorize.knn.KnnPropagator`, whose docstring gives the
     options). Only the known pixels searched are converted to chroma and only the hole's to RGB, so beyond one

@@ -82,12 +82,13 @@ class KnnPropagator:
     kept where ``known`` (H, W) is True, the unknown pixels (those of ``wanted`` only, when given) filled from
     their ``neighbours`` most alike known pixels (module docstring); other pixels left as in ``values``.
 
-    ``spatial``: weight of the position among the features (0: anywhere alike, larger: nearer first);
+    ``spatial``: weight of the position among the features (0: anywhere alike, larger: nearer first; 0.3 was
+    chosen on tuning pairs among 0.1, 0.3, 1 and 3, BENCHMARKS.md);
     ``smoothness`` in [0, 1): weight of the 4-neighbours' mean against the non-local estimate; ``sample``: at
     most about this many known pixels searched beyond the ``ring`` around the pixels solved. Deterministic.
     """
 
-    def __init__(self, y: np.ndarray, *, neighbours: int = 10, spatial: float = 1.0, smoothness: float = 0.5,
+    def __init__(self, y: np.ndarray, *, neighbours: int = 10, spatial: float = 0.3, smoothness: float = 0.5,
                  sample: int = 20_000, ring: int = 8) -> None:
         for name, value, low in (("neighbours", neighbours, 1), ("sample", sample, 1), ("ring", ring, 0)):
             if isinstance(value, bool) or int(value) != value or value < low:
