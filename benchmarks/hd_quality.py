@@ -7,9 +7,10 @@ seed (as benchmarks/neighbourhood_quality.py). The checkpoint completes the mono
 hole PSNR of the completed monochrome against the photo's own, minus `original`'s, and its time.
 
     python benchmarks/hd_quality.py --ckpt last.ckpt                       # the six benchmark photos, seed 0
-    python benchmarks/hd_quality.py --ckpt last.ckpt --photos hubble retina --seeds 1 2   # tuning pairs
+    python benchmarks/hd_quality.py --ckpt last.ckpt --photos rocket astronaut retina chelsea --seeds 0 1
 
-Choose settings (`stage_margin`, `WORKING_PIXELS`) on tuning pairs, report on the benchmark photos.
+Use photos the checkpoint never trained on (for one trained on the embedded sample data: rocket,
+astronaut, retina, chelsea); choose settings (`stage_margin`, `WORKING_PIXELS`) on some seeds, report on others.
 Rows go to benchmarks/results/hd-quality.jsonl (replaced per key).
 """
 
