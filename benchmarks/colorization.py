@@ -14,6 +14,7 @@ refused rather than mixed in).
     python benchmarks/colorization.py --colorizers internal --batch 4 --device cuda
     python benchmarks/colorization.py --colorizers internal --preset reference fast --size 512x640 --photos china flower
     python benchmarks/colorization.py --colorizers knn 'validated-blend:candidates=["levin","local-linear","knn"]'
+    python benchmarks/colorization.py --colorizers validated-blend knn --against validated-blend --report   # gaps to the default
 
 `internal` runs once per `--preset` (rows are labelled internal:PRESET); another colorizer given as
 NAME:KEY=VALUE,... runs with those options (as in benchmarks/propagator_speed.py); `--batch K` fits K pairs at
@@ -191,7 +192,7 @@ def speedup_table(rows: list[dict], labels: list[str], baseline: str = "internal
     return "\n".join(lines)
 
 
-def levin_gap_table(rows: list[dict], labels: list[str], baseline: str = "levin") -> str:
+def gap_table(rows: list[dict], labels: list[str], baseline: str = "levin") -> str:
     """Per colorizer and mask kind: mean hole PSNR minus `baseline`'s over the shared pairs, and the worst pair."""
     lines = [f"| colorizer | mask | pairs | hole PSNR - {baseline} (dB) | worst pair (dB) |", "|---|---|---|---|---|"]
     for label in labels:
@@ -257,6 +258,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--results", type=Path, default=Path("benchmarks/results/colorization.jsonl"))
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--report", action="store_true", help="only print the tables of the rows already measured")
+    parser.add_argument("--against", default="levin",
+                        help="the colorizer label whose hole PSNR the gap table subtracts, pair by pair (default levin)")
     parser.add_argument("--baseline", type=Path, default=None,
                         help="an earlier results file: print its hole PSNR beside this run's, pair by pair")
     args = parser.parse_args()
@@ -306,7 +309,7 @@ def main() -> None:
           f"{args.device}\n")
     print(summary_table(rows, labels))
     print("\n" + speedup_table(rows, labels))
-    print("\n" + levin_gap_table(rows, labels))
+    print("\n" + gap_table(rows, labels, args.against))
     print("\nHole PSNR (dB) per pair:\n")
     print(pair_table(rows, labels))
     if args.baseline is not None:
