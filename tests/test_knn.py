@@ -30,6 +30,16 @@ def two_discs(size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     return y, chroma, ~hole, right
 
 
+def astronaut_with_hole(step: int, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """skimage's astronaut taken every ``step`` pixels, with a rectangular hole: y, the known mask, and the
+    chroma (2, H, W) with zeros in the hole."""
+    photo = torch.from_numpy(data.astronaut()[::step, ::step].copy()).permute(2, 0, 1).double() / 255
+    chroma = rgb_to_yiq(photo)[1:].numpy()
+    known = np.ones(photo.shape[1:], dtype=bool)
+    known[rows, cols] = False
+    return rgb_to_mono(photo)[0].numpy(), known, np.where(known, chroma, 0.0)
+
+
 def test_a_hole_pixel_takes_the_colour_of_alike_pixels_elsewhere_where_levin_takes_the_border() -> None:
     y, chroma, known, disc = two_discs()
     given = np.where(known, chroma, 0.0)
@@ -54,12 +64,7 @@ def test_only_wanted_pixels_are_filled_and_the_fill_is_deterministic() -> None:
 
 def test_the_fill_solves_its_smoothing_equation() -> None:
     """x = (1 - s) estimate + s * mean of the known-or-solved 4-neighbours, at every solved pixel."""
-    photo = torch.from_numpy(data.astronaut()[::4, ::4].copy()).permute(2, 0, 1).double() / 255
-    chroma = rgb_to_yiq(photo)[1:].numpy()
-    y = rgb_to_mono(photo)[0].numpy()
-    known = np.ones(y.shape, dtype=bool)
-    known[40:80, 60:100] = False
-    given = np.where(known, chroma, 0.0)
+    y, known, given = astronaut_with_hole(4, slice(40, 80), slice(60, 100))
     estimate = KnnPropagator(y, smoothness=0.0)(given, known)
     fill = KnnPropagator(y, smoothness=0.5)(given, known)
     padded = np.pad(fill, ((0, 0), (1, 1), (1, 1)))
@@ -138,12 +143,7 @@ def test_the_colorizer_converts_only_what_it_reads_and_equals_the_whole_array_pr
 def test_shrink_last_mixes_the_fits_with_and_without_the_last_candidate() -> None:
     from eiip.colorize.validated_blend import validated_blend
 
-    photo = torch.from_numpy(data.astronaut()[::8, ::8].copy()).permute(2, 0, 1).double() / 255
-    chroma = rgb_to_yiq(photo)[1:].numpy()
-    y = rgb_to_mono(photo)[0].numpy()
-    known = np.ones(y.shape, dtype=bool)
-    known[20:40, 24:44] = False
-    given = np.where(known, chroma, 0.0)
+    y, known, given = astronaut_with_hole(8, slice(20, 40), slice(24, 44))
     two = [levin_propagator(y), KnnPropagator(y)]
     _, full = validated_blend(two + [KnnPropagator(y, spatial=0.0)], given, known, 4)
     blended_two, without = validated_blend(two, given, known, 4)
@@ -151,7 +151,7 @@ def test_shrink_last_mixes_the_fits_with_and_without_the_last_candidate() -> Non
     assert np.allclose(blended, blended_two, atol=1e-12) and shrunk[-1] == 0
     _, half = validated_blend(two + [KnnPropagator(y, spatial=0.0)], given, known, 4, shrink_last=0.5)
     assert full[-1] > 0.05 and np.allclose(half, 0.5 * full + 0.5 * np.append(without, 0.0))
+    mono = torch.from_numpy(y)[None].float()
     for bad in (-0.1, 1.5, True, "0.5"):
         with pytest.raises(ValueError, match="shrink_last"):
-            get_colorizer("validated-blend", shrink_last=bad)(torch.from_numpy(y)[None].float(), photo.float(),
-                                                            torch.from_numpy(known)[None])
+            get_colorizer("validated-blend", shrink_last=bad)(mono, mono.expand(3, -1, -1), torch.from_numpy(known)[None])
