@@ -87,6 +87,16 @@ def test_the_search_is_the_ring_and_a_bounded_grid_whatever_the_image_size() -> 
         assert ((abs(near[0] - 55) <= 13) & (abs(near[1] - 80) <= 18)).sum() >= ring
 
 
+def test_a_lone_known_pixel_off_the_grid_and_far_from_the_hole_still_colours_it() -> None:
+    y = np.linspace(0, 1, 60 * 60).reshape(60, 60)
+    known = np.zeros((60, 60), dtype=bool)
+    known[59, 58] = True
+    values = np.zeros((2, 60, 60))
+    values[:, 59, 58] = [0.1, -0.05]
+    filled = KnnPropagator(y, sample=4, ring=2)(values, known, wanted=np.pad(np.ones((5, 5), bool), ((0, 55), (0, 55))))
+    assert np.allclose(filled[:, :5, :5], np.array([0.1, -0.05])[:, None, None])
+
+
 def test_features_are_gray_window_statistics_and_scaled_position() -> None:
     y = np.zeros((10, 20))
     y[:, 10:] = 1.0

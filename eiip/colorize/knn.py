@@ -5,7 +5,7 @@ gets the colors of whatever touches its border. This propagator looks for each h
 known pixels in the whole image, in the spirit of KNN matting (Chen, Li and Tang, CVPR 2012): per-pixel
 features from the monochrome alone (the hole has nothing else) — Y, the mean and standard deviation of
 Y over the pixel's 5x5 window, and its position scaled by ``spatial`` / max(H, W) — and affinities
-``1 - distance / C`` (C = sqrt(5), the features' largest distance on the [0, 1] scale).
+``1 - distance / C`` (C = sqrt(5), a bound of the features' distance on the [0, 1] scale).
 
 Deviation from KNN matting, and why: the matting builds a K-nearest-neighbour graph over *all* pixels and
 solves its Laplacian; the graph is non-local, so a sparse direct solve fills in badly (80 s at 512x640
@@ -34,7 +34,7 @@ _WINDOW = 2
 
 _FEATURES = 5
 _AFFINITY_SCALE = math.sqrt(_FEATURES)
-"""C of the affinity ``1 - distance / C``: the largest distance of features on the [0, 1] scale."""
+"""C of the affinity ``1 - distance / C``: a bound of the distance of features on the [0, 1] scale."""
 
 _MIN_AFFINITY = 1e-6
 """Floor of an affinity, so that a pixel whose neighbours are all far still averages them."""
@@ -74,7 +74,9 @@ def _sample(known: np.ndarray, solved: np.ndarray, ring: int, sample: int) -> np
         stride = max(1, math.ceil(math.sqrt(h * w / room)))
         grid_rows, grid_cols = np.nonzero(known[::stride, ::stride])
         chosen.append(grid_rows * stride * w + grid_cols * stride)
-    return np.unique(np.concatenate(chosen))
+    searched = np.unique(np.concatenate(chosen))
+    # no known pixel near the hole nor on the grid: the known pixels are few, search them all
+    return searched if searched.size else np.flatnonzero(known)
 
 
 class KnnPropagator:
