@@ -238,9 +238,8 @@ def knn_colorize(mono: torch.Tensor, rgb_known: torch.Tensor, known: torch.Tenso
 
     propagate = KnnPropagator(y, neighbours=neighbours, spatial=spatial, smoothness=smoothness, sample=sample)
     rows, cols, fill = propagate.fill(chroma_at, mask, ~mask)
-    hole_y = torch.from_numpy(y[rows, cols])[None, None]
-    rgb = chroma_to_rgb(hole_y, torch.from_numpy(np.ascontiguousarray(fill.T))[:, None]).clamp_(0.0, 1.0)
-    out[:, torch.from_numpy(rows), torch.from_numpy(cols)] = rgb[:, 0].to(torch.float32)
+    rgb = _to_rgb_in_gamut(y[rows, cols][None], fill.T[:, None], out)  # the hole's pixels as a (1, n) image
+    out[:, torch.from_numpy(rows), torch.from_numpy(cols)] = rgb[:, 0]
     return out.to(mono.device)
 
 
